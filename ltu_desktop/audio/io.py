@@ -1,0 +1,109 @@
+"""Audio in: any file soundfile reads, or an array, as float32 mono 16 kHz."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+SAMPLE_RATE = 16_000
+
+_UNSUPPORTED_HINTS = {
+    ".m4a": "AAC in MP4 (m4a)",
+    ".mp4": "MP4",
+    ".aac": "AAC",
+    ".webm": "WebM",
+    ".wma": "WMA",
+    ".mkv": "Matroska",
+}
+
+
+class AudioError(ValueError):
+    """Audio that cannot be used, with a message meant for a person."""
+
+
+@dataclass(frozen=True, eq=False)
+class Audio:
+    """A clip as the models hear it: float32 mono samples at 16 kHz."""
+
+    samples: np.ndarray
+    source: str = "array"
+    _digest: list[str] = field(default_factory=list, repr=False)
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+    @property
+    def content_hash(self) -> str:
+        """SHA-256 of the samples: the key for every per-clip cache."""
+        if not self._digest:
+            self._digest.append(hashlib.sha256(self.samples.tobytes()).hexdigest())
+        return self._digest[0]
+
+    def slice(self, start_s: float, end_s: float) -> np.ndarray:
+        a = max(0, int(round(start_s * SAMPLE_RATE)))
+        b = min(len(self.samples), int(round(end_s * SAMPLE_RATE)))
+        return self.samples[a:b]
+
+
+def from_array(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, source: str = "array") -> Audio:
+    """Down-mix (channels last or first, whichever is smaller) and resample to 16 kHz."""
+    x = np.asarray(samples)
+    if x.size == 0:
+        raise AudioError(f"{source}: the audio is empty (zero samples).")
+    if np.issubdtype(x.dtype, np.integer):
+        x = x.astype(np.float32) / float(np.iinfo(x.dtype).max + 1)
+    x = x.astype(np.float32, copy=False)
+    if x.ndim == 2:
+        axis = 1 if x.shape[1] <= x.shape[0] else 0
+        x = x.mean(axis=axis)
+    elif x.ndim != 1:
+        raise AudioError(f"{source}: expected a 1-D or 2-D array of samples, got shape {x.shape}.")
+    if not np.all(np.isfinite(x)):
+        raise AudioError(f"{source}: the audio contains NaN or infinite samples; it is damaged.")
+    if sample_rate <= 0:
+        raise AudioError(f"{source}: invalid sample rate {sample_rate}.")
+    if sample_rate != SAMPLE_RATE:
+        import soxr
+
+        x = soxr.resample(x, sample_rate, SAMPLE_RATE, quality="HQ").astype(np.float32)
+    if x.size == 0:
+        raise AudioError(f"{source}: the audio is too short to use.")
+    return Audio(np.ascontiguousarray(np.clip(x, -1.0, 1.0)), source)
+
+
+def load_audio(path: str | Path) -> Audio:
+    """Read a file soundfile understands; every failure becomes an AudioError."""
+    import soundfile as sf
+
+    p = Path(path)
+    if not p.exists():
+        raise AudioError(f"{p}: no such file.")
+    if p.is_dir():
+        raise AudioError(f"{p}: is a folder, not an audio file.")
+    if p.stat().st_size == 0:
+        raise AudioError(f"{p.name}: the file is empty (0 bytes).")
+    try:
+        data, rate = sf.read(str(p), dtype="float32", always_2d=True)
+    except Exception as exc:  # soundfile raises several types for bad input
+        hint = _UNSUPPORTED_HINTS.get(p.suffix.lower())
+        if hint:
+            raise AudioError(
+                f"{p.name}: {hint} files cannot be read. Convert it to WAV, FLAC, OGG or MP3 first "
+                f"(for example: ffmpeg -i '{p.name}' out.wav)."
+            ) from exc
+        raise AudioError(
+            f"{p.name}: not a readable audio file, or it is damaged ({_short(exc)}). "
+            "Supported: WAV, FLAC, OGG/Vorbis, Opus, MP3, AIFF."
+        ) from exc
+    if data.shape[0] == 0:
+        raise AudioError(f"{p.name}: the file holds no audio samples.")
+    return from_array(data.mean(axis=1), rate, source=str(p))
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]

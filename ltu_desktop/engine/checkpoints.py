@@ -1,0 +1,221 @@
+"""The authors' file layouts, read strictly: a wrong file is refused by name, never half-loaded.
+
+The released adapters are state dicts of the peft-0.3-wrapped model of the authors' transformers
+fork, so every key starts with `base_model.model.`; their fork's LLaMA owned the audio modules,
+hence `model.audio_encoder.*` (the TLTR) and `model.audio_proj.*` (LayerNorm without affine, so
+only index 1, the Linear, has tensors).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .types import CheckpointError
+
+PEFT_PREFIX = "base_model.model."
+TLTR_PREFIX = "model.audio_encoder."
+PROJ_PREFIX = "model.audio_proj."
+_LORA_KEY = re.compile(r"^model\.layers\.(\d+)\.self_attn\.([qv])_proj\.lora_([AB])(?:\.default)?\.weight$")
+_BLOCK_TENSORS = (
+    "attn.query.weight", "attn.query.bias", "attn.key.weight", "attn.value.weight", "attn.value.bias",
+    "attn.out.weight", "attn.out.bias", "attn_ln.weight", "attn_ln.bias",
+    "mlp.0.weight", "mlp.0.bias", "mlp.2.weight", "mlp.2.bias", "mlp_ln.weight", "mlp_ln.bias",
+)
+# Tensors a base folder saved by the authors' fork may hold that stock LLaMA does not have.
+IGNORABLE_BASE_KEYS = re.compile(r"^model\.(audio_encoder|audio_proj)\.|\.rotary_emb\.inv_freq$")
+
+
+def load_pickled(path: Path, what: str) -> dict:
+    """torch.load with weights_only=True; anything that is not a tensor dict is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{what} not found: {path}")
+    if path.stat().st_size < 64:
+        raise CheckpointError(f"{what} {path.name} is empty or truncated ({path.stat().st_size} bytes).")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{what} {path.name} is not a PyTorch checkpoint (not a torch.save zip archive).")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:
+        raise CheckpointError(f"{what} {path.name} could not be read: {str(exc).splitlines()[0][:200]}") from exc
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{what} {path.name} holds a {type(obj).__name__}, not a dict of tensors.")
+    return obj
+
+
+@dataclass
+class AdapterWeights:
+    """TLTR + projection (+ LoRA, + LLM weights for a full fine-tune), with sizes read from the tensors."""
+
+    tltr: dict[str, torch.Tensor]
+    proj: dict[str, torch.Tensor]
+    lora: dict[tuple[int, str, str], torch.Tensor]
+    llm: dict[str, torch.Tensor]
+    width: int
+    hidden: int
+    lora_rank: int | None
+
+    @property
+    def full_finetune(self) -> bool:
+        return bool(self.llm)
+
+
+def read_adapter(path: Path) -> AdapterWeights:
+    """Split an adapter / full fine-tune file into its parts and check the audio modules are whole."""
+    raw = load_pickled(path, "Adapter")
+    sd = {(k[len(PEFT_PREFIX):] if k.startswith(PEFT_PREFIX) else k): v for k, v in raw.items()}
+    bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"Adapter {Path(path).name}: entries that are not tensors: {', '.join(bad[:5])}")
+    tltr = {k[len(TLTR_PREFIX):]: v for k, v in sd.items() if k.startswith(TLTR_PREFIX)}
+    proj = {k[len(PROJ_PREFIX):]: v for k, v in sd.items() if k.startswith(PROJ_PREFIX)}
+    lora: dict[tuple[int, str, str], torch.Tensor] = {}
+    llm: dict[str, torch.Tensor] = {}
+    for k, v in sd.items():
+        if k.startswith((TLTR_PREFIX, PROJ_PREFIX)):
+            continue
+        m = _LORA_KEY.match(k)
+        if m:
+            lora[(int(m[1]), m[2], m[3])] = v
+        elif "lora_" not in k:
+            llm[k] = v
+    required = [f"{blk}.{t}" for blk in ("time_tr", "layer_tr") for t in _BLOCK_TENSORS]
+    missing = [TLTR_PREFIX + r for r in required if r not in tltr]
+    missing += [PROJ_PREFIX + r for r in ("1.weight", "1.bias") if r not in proj]
+    if missing:
+        kind = "an LTU-AS adapter" if (tltr or proj) else "an LTU-AS adapter (no audio modules found at all)"
+        raise CheckpointError(
+            f"{Path(path).name} is not {kind}: missing {len(missing)} tensor(s): "
+            + ", ".join(PEFT_PREFIX + m for m in missing[:8]) + (" ..." if len(missing) > 8 else "")
+        )
+    width = tltr["time_tr.attn.query.weight"].shape[1]
+    hidden = proj["1.weight"].shape[0]
+    expect = _block_shapes(width)
+    wrong = [
+        f"{TLTR_PREFIX}{blk}.{t}: {tuple(tltr[f'{blk}.{t}'].shape)} (expected {s})"
+        for blk in ("time_tr", "layer_tr") for t, s in expect.items() if tuple(tltr[f"{blk}.{t}"].shape) != s
+    ]
+    if tuple(proj["1.weight"].shape) != (hidden, width) or tuple(proj["1.bias"].shape) != (hidden,):
+        wrong.append(f"{PROJ_PREFIX}1: weight {tuple(proj['1.weight'].shape)}, bias {tuple(proj['1.bias'].shape)}")
+    if wrong:
+        raise CheckpointError(f"Adapter {Path(path).name} has misshapen tensors: " + "; ".join(wrong[:6]))
+    ranks = {v.shape[0] for (_, _, ab), v in lora.items() if ab == "A"}
+    if len(ranks) > 1:
+        raise CheckpointError(f"Adapter {Path(path).name}: LoRA ranks differ between layers: {sorted(ranks)}")
+    return AdapterWeights(tltr, proj, lora, llm, width, hidden, ranks.pop() if ranks else None)
+
+
+def _block_shapes(w: int) -> dict[str, tuple[int, ...]]:
+    return {
+        "attn.query.weight": (w, w), "attn.query.bias": (w,), "attn.key.weight": (w, w),
+        "attn.value.weight": (w, w), "attn.value.bias": (w,), "attn.out.weight": (w, w), "attn.out.bias": (w,),
+        "attn_ln.weight": (w,), "attn_ln.bias": (w,), "mlp.0.weight": (4 * w, w), "mlp.0.bias": (4 * w,),
+        "mlp.2.weight": (w, 4 * w), "mlp.2.bias": (w,), "mlp_ln.weight": (w,), "mlp_ln.bias": (w,),
+    }
+
+
+def check_lora(lora: dict[tuple[int, str, str], torch.Tensor], n_layers: int, q_out: int, v_out: int,
+               hidden: int, name: str) -> None:
+    """Every layer needs A and B for q_proj and v_proj, shaped for this LLM."""
+    missing, wrong = [], []
+    for i in range(n_layers):
+        for proj, out in (("q", q_out), ("v", v_out)):
+            for ab in ("A", "B"):
+                key = f"{PEFT_PREFIX}model.layers.{i}.self_attn.{proj}_proj.lora_{ab}.default.weight"
+                t = lora.get((i, proj, ab))
+                if t is None:
+                    missing.append(key)
+                    continue
+                r = t.shape[0] if ab == "A" else t.shape[1]
+                want = (r, hidden) if ab == "A" else (out, r)
+                if tuple(t.shape) != want:
+                    wrong.append(f"{key}: {tuple(t.shape)} (expected {want})")
+    extra = sorted({i for (i, _, _) in lora if i >= n_layers})
+    if missing:
+        raise CheckpointError(
+            f"Adapter {name} lacks LoRA tensors for this LLM ({len(missing)} missing), e.g. " + ", ".join(missing[:4])
+        )
+    if wrong or extra:
+        detail = "; ".join(wrong[:4]) + (f"; LoRA for layers beyond the LLM's {n_layers}: {extra[:4]}" if extra else "")
+        raise CheckpointError(f"Adapter {name} does not match this LLM: {detail.strip('; ')}")
+
+
+@dataclass
+class WhisperCheckpoint:
+    dims: dict
+    state: dict[str, torch.Tensor]
+
+
+_DIM_FIELDS = ("n_mels", "n_audio_ctx", "n_audio_state", "n_audio_head", "n_audio_layer",
+               "n_vocab", "n_text_ctx", "n_text_state", "n_text_head", "n_text_layer")
+
+
+def read_whisper(path: Path, encoder_only: bool) -> WhisperCheckpoint:
+    """An openai-whisper checkpoint ({'dims', 'model_state_dict'}), checked tensor by tensor."""
+    ck = load_pickled(path, "Whisper checkpoint")
+    name = Path(path).name
+    if "dims" not in ck or "model_state_dict" not in ck:
+        raise CheckpointError(
+            f"{name} is not an openai-whisper checkpoint (expected keys 'dims' and 'model_state_dict', "
+            f"found {', '.join(list(ck)[:5]) or 'nothing'})."
+        )
+    dims = dict(ck["dims"])
+    absent = [f for f in _DIM_FIELDS if f not in dims]
+    if absent:
+        raise CheckpointError(f"{name}: 'dims' lacks {', '.join(absent)}.")
+    sd: dict[str, torch.Tensor] = ck["model_state_dict"]
+    w, n_mels = dims["n_audio_state"], dims["n_mels"]
+    want: dict[str, tuple[int, ...]] = {
+        "encoder.conv1.weight": (w, n_mels, 3), "encoder.conv1.bias": (w,),
+        "encoder.conv2.weight": (w, w, 3), "encoder.conv2.bias": (w,),
+        "encoder.ln_post.weight": (w,), "encoder.ln_post.bias": (w,),
+    }
+    shapes = _block_shapes(w)
+    for i in range(dims["n_audio_layer"]):
+        for t in _BLOCK_TENSORS:
+            want[f"encoder.blocks.{i}.{t}"] = shapes[t]
+    if not encoder_only:
+        tw, v = dims["n_text_state"], dims["n_vocab"]
+        want["decoder.token_embedding.weight"] = (v, tw)
+        want["decoder.positional_embedding"] = (dims["n_text_ctx"], tw)
+        want["decoder.ln.weight"] = (tw,)
+        tshapes = _block_shapes(tw)
+        for i in range(dims["n_text_layer"]):
+            for t in _BLOCK_TENSORS:
+                want[f"decoder.blocks.{i}.{t}"] = tshapes[t]
+                if t.startswith("attn"):
+                    want[f"decoder.blocks.{i}.cross_{t}"] = tshapes[t]
+    missing = [k for k in want if k not in sd]
+    if missing:
+        raise CheckpointError(
+            f"Whisper checkpoint {name} lacks {len(missing)} tensor(s): " + ", ".join(missing[:6])
+            + (" ..." if len(missing) > 6 else "")
+        )
+    wrong = [f"{k}: {tuple(sd[k].shape)} (expected {s})" for k, s in want.items() if tuple(sd[k].shape) != s]
+    if wrong:
+        raise CheckpointError(f"Whisper checkpoint {name} has misshapen tensors: " + "; ".join(wrong[:5]))
+    return WhisperCheckpoint(dims, sd)
+
+
+def check_llm_folder(folder: Path) -> dict:
+    """A Hugging Face LLaMA folder: config, tokenizer and weights present. Returns the config."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"Base LLM folder not found: {folder}")
+    cfg_path = folder / "config.json"
+    if not cfg_path.is_file():
+        raise CheckpointError(f"{folder} is not a Hugging Face model folder: config.json is missing.")
+    try:
+        cfg = json.loads(cfg_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{cfg_path} is not valid JSON: {exc}") from exc
+    weights = [p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file()]
+    if not weights:
+        raise CheckpointError(f"{folder} holds no weights (*.safetensors or *.bin).")
+    return cfg

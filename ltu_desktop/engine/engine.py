@@ -1,0 +1,264 @@
+"""Engine: the one entry point the CLI and the GUI use. It owns the models and every per-clip cache."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+
+import torch
+
+from ..audio.io import Audio
+from . import precision as precision_mod
+from .features import WINDOW_SECONDS, encoder_states, load_encoder, window_mel
+from .generate import decode
+from .model import LTUAS, build_ltuas, load_llm
+from .prompt import ALPACA_HEAD, NO_SPEECH_ANSWER, alpaca_short, demo_user_message
+from .tokenizer import ChatTokenizer, SentencePieceTokenizer, TextStream
+from .transcribe import Transcriber
+from .types import (Answer, Cancelled, CheckpointError, Clip, EngineError, GenerationSettings, Profile, Stats,
+                    Transcript)
+
+Progress = Callable[[str, float], None]
+_FEATURE_CACHE = 32
+_PREFIX_CACHE = 8
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def memory_mb(device: torch.device | None = None) -> float:
+    """Memory in use now: CUDA allocations on a GPU, resident set size on the CPU."""
+    if device is not None and device.type == "cuda":
+        return torch.cuda.memory_allocated(device) / 2**20
+    try:
+        with open("/proc/self/statm") as f:
+            import os
+
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return peak_memory_mb(device)
+
+
+def peak_memory_mb(device: torch.device | None = None) -> float:
+    if device is not None and device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+class Engine:
+    def __init__(self, profile: Profile, plan: precision_mod.Plan, lm: LTUAS, tokenizer,
+                 encoder, transcriber: Transcriber | None, notes: list[str]):
+        self.profile = profile
+        self.plan = plan
+        self.lm = lm
+        self.tokenizer = tokenizer
+        self.encoder = encoder
+        self.transcriber = transcriber
+        self.notes = notes
+        self.last_answer: Answer | None = None
+        self._features: OrderedDict[tuple, torch.Tensor] = OrderedDict()
+        self._prefixes: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def device(self) -> str:
+        return self.plan.device.type
+
+    @property
+    def precision(self) -> str:
+        return self.plan.precision
+
+    @property
+    def last_stats(self) -> Stats | None:
+        return self.last_answer.stats if self.last_answer else None
+
+    def memory_mb(self) -> float:
+        return memory_mb(self.plan.device)
+
+    @classmethod
+    def load(cls, profile: Profile, device: str = "auto", precision: str = "auto",
+             progress: Progress | None = None, cancel: threading.Event | None = None) -> Engine:
+        report = progress or (lambda _s, _f: None)
+
+        def checkpoint(stage: str, fraction: float) -> None:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("Loading was cancelled.")
+            report(stage, fraction)
+
+        plan = precision_mod.plan(device, precision)
+        notes: list[str] = []
+        try:
+            if profile.kind == "demo":
+                checkpoint(f"Reading the LLM from {profile.llm.name}", 0.1)
+                lm = LTUAS(load_llm(profile.llm, plan, notes, require_llama=False))
+                tokenizer = ChatTokenizer(profile.llm)
+                encoder = None
+            else:
+                if profile.adapter is None or profile.feature_whisper is None:
+                    raise CheckpointError("An LTU-AS profile needs an adapter file and a feature Whisper checkpoint.")
+                lm = build_ltuas(profile.llm, profile.adapter, plan, notes, checkpoint)
+                tokenizer = SentencePieceTokenizer(profile.llm / "tokenizer.model")
+                if tokenizer.vocab_size > lm.llm.config.vocab_size:
+                    raise CheckpointError(
+                        f"tokenizer.model has {tokenizer.vocab_size} pieces but the LLM only {lm.llm.config.vocab_size}.")
+                checkpoint(f"Reading the feature Whisper {profile.feature_whisper.name}", 0.8)
+                encoder = load_encoder(profile.feature_whisper, plan.device, plan.feature_dtype)
+                width = encoder.conv1.weight.shape[0]
+                if width != lm.tltr.time_tr.attn.query.weight.shape[1]:
+                    raise CheckpointError(
+                        f"The feature Whisper {profile.feature_whisper.name} has width {width}, but the adapter "
+                        f"expects {lm.tltr.time_tr.attn.query.weight.shape[1]} (LTU-AS uses Whisper large-v1).")
+            transcriber = None
+            if profile.asr_whisper is not None:
+                checkpoint(f"Reading the transcript Whisper {profile.asr_whisper.name}", 0.9)
+                transcriber = Transcriber(profile.asr_whisper, plan.device)
+        except (torch.OutOfMemoryError, MemoryError) as exc:
+            raise EngineError(
+                f"Out of memory while loading {profile.describe()} in {plan.describe()}: "
+                "try a smaller precision (bf16) or another device."
+            ) from exc
+        checkpoint("Ready", 1.0)
+        return cls(profile, plan, lm, tokenizer, encoder, transcriber, notes)
+
+    def transcribe(self, audio: Audio) -> Transcript:
+        if self.transcriber is None:
+            raise EngineError("This profile has no transcript (ASR) Whisper model.")
+        with self._lock:
+            return self.transcriber(audio)
+
+    def window_start(self, audio: Audio, window: tuple[float, float] | None) -> float:
+        start = float(window[0]) if window else 0.0
+        return round(min(max(0.0, start), max(0.0, audio.duration - WINDOW_SECONDS)), 2)
+
+    def prepare(self, audio: Audio, window: tuple[float, float] | None = None,
+                transcript: Transcript | None = None) -> Clip:
+        """Features of the chosen 10 s and the transcript of the whole clip, each computed once."""
+        t0 = time.perf_counter()
+        start = self.window_start(audio, window)
+        features = self._window_features(audio, start) if self.lm.hears_audio else None
+        if transcript is None and self.transcriber is not None:
+            transcript = self.transcribe(audio)
+        end = min(start + WINDOW_SECONDS, audio.duration)
+        return Clip(audio, (start, end), features, transcript, time.perf_counter() - t0)
+
+    def _window_features(self, audio: Audio, start: float) -> torch.Tensor:
+        key = (audio.content_hash, start)
+        with self._lock:
+            if key not in self._features:
+                mel = window_mel(audio.samples, start, self.encoder.conv1.weight.shape[1])
+                self._features[key] = encoder_states(self.encoder, mel)
+                while len(self._features) > _FEATURE_CACHE:
+                    self._features.popitem(last=False)
+            self._features.move_to_end(key)
+            return self._features[key]
+
+    def _prompt(self, question: str, text_input: str) -> tuple[list[int], list[int], str]:
+        """Token ids of the whole prompt, and of its head: the part every question about the clip shares."""
+        if self.profile.kind == "demo":
+            user = demo_user_message(question, text_input)
+            ids = self.tokenizer.encode_chat(user)
+            other = self.tokenizer.encode_chat(demo_user_message("\u2026", text_input))
+            return ids, ids[:_common_prefix(ids, other)], user
+        prompt = alpaca_short(question, text_input)
+        return self.tokenizer.encode(prompt), self.tokenizer.encode(ALPACA_HEAD), prompt
+
+    def answer(self, clip: Clip, question: str, transcript: str | None = None,
+               settings: GenerationSettings | None = None, stop: threading.Event | None = None) -> Iterator[str]:
+        """Stream the answer's text pieces; `engine.last_answer` holds the whole answer (also when stopped)."""
+        s = settings or GenerationSettings()
+        question = question.strip()
+        if not question:
+            raise EngineError("The question is empty.")
+        mode = "transcript" if not self.lm.hears_audio else s.mode
+        text_input = transcript if transcript is not None else (clip.transcript.text if clip.transcript else "")
+        if mode == "audio":
+            text_input = ""
+        stats = Stats(prepare_s=clip.prepare_seconds, device=self.device, precision=self.precision)
+        if self.profile.kind == "demo" and (not text_input.strip() or (
+                transcript is None and clip.transcript is not None and clip.transcript.no_speech)):
+            self.last_answer = Answer(NO_SPEECH_ANSWER, [], False, stats, "", text_input, ["no speech detected"])
+            yield NO_SPEECH_ANSWER
+            return
+        if mode in ("joint", "audio") and clip.features is None:
+            raise EngineError("This clip has no audio features; call prepare() with this engine first.")
+        with self._lock:
+            yield from self._generate(clip, question, text_input, mode != "transcript", s, stop, stats)
+
+    def _generate(self, clip: Clip, question: str, text_input: str, use_audio: bool, s: GenerationSettings,
+                  stop: threading.Event | None, stats: Stats) -> Iterator[str]:
+        t0 = time.perf_counter()
+        ids, head, prompt = self._prompt(question, text_input)
+        n_head = min(_common_prefix(ids, head), len(ids) - 1)
+        stats.prompt_tokens = len(ids) + (clip.features.shape[1] if use_audio else 0)
+        answer = Answer("", [], False, stats, prompt, text_input, list(self.notes))
+        self.last_answer = answer
+        if self.plan.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.plan.device)
+        generated: list[int] = []
+        stream = TextStream(self.tokenizer.decode)
+        try:
+            cache = self._prefix_cache(clip, ids[:n_head], use_audio, stats)
+            logits = self.lm.prefill(self.lm.embed(ids[n_head:]), cache)
+            generator = None
+            if s.seed is not None:
+                generator = torch.Generator(device=self.plan.device).manual_seed(s.seed)
+            t_first = None
+            for token in decode(logits, lambda t: self.lm.step(t, cache), ids, s, self.tokenizer.eos_ids,
+                                stop, generator):
+                if t_first is None:
+                    t_first = time.perf_counter()
+                    stats.first_token_s = t_first - t0
+                stats.new_tokens += 1
+                if token in self.tokenizer.eos_ids:
+                    break
+                generated.append(token)
+                answer.token_ids = list(generated)
+                piece = stream.push(generated)
+                if piece:
+                    yield piece
+            if t_first is not None:
+                stats.decode_s = time.perf_counter() - t_first
+            answer.stopped = stop is not None and stop.is_set()
+        except (torch.OutOfMemoryError, MemoryError) as exc:
+            answer.notes.append("out of memory")
+            raise EngineError("Out of memory while answering; the partial answer was kept. "
+                              "Try a shorter answer (max new tokens) or a smaller precision.") from exc
+        finally:
+            answer.token_ids = list(generated)
+            answer.text = self.tokenizer.decode(generated).strip()
+            stats.peak_memory_mb = round(peak_memory_mb(self.plan.device), 1)
+        tail = answer.text[len(stream.shown):] if answer.text.startswith(stream.shown) else ""
+        if tail:
+            yield tail
+
+    def _prefix_cache(self, clip: Clip, head: list[int], use_audio: bool, stats: Stats):
+        """A fresh copy of the KV cache for [audio tokens + prompt head], computed once per clip and window."""
+        key = (clip.audio.content_hash, clip.window[0] if use_audio else None, tuple(head))
+        snapshot = self._prefixes.get(key)
+        if snapshot is None:
+            cache = self.lm.new_cache()
+            parts = [self.lm.audio_tokens(clip.features)] if use_audio else []
+            if head:
+                parts.append(self.lm.embed(head))
+            if parts:
+                self.lm.prefill(torch.cat([p.to(self.lm.llm.dtype) for p in parts], dim=1), cache)
+            snapshot = cache
+            self._prefixes[key] = snapshot
+            while len(self._prefixes) > _PREFIX_CACHE:
+                self._prefixes.popitem(last=False)
+        else:
+            stats.reused_prefix_tokens = snapshot.get_seq_length()
+        self._prefixes.move_to_end(key)
+        return self.lm.fork_cache(snapshot)

@@ -1,0 +1,171 @@
+"""LTUAS: TLTR + projection in front of a stock causal LM (LLaMA with a peft LoRA adapter)."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from .checkpoints import IGNORABLE_BASE_KEYS, AdapterWeights, check_lora, check_llm_folder, read_adapter
+from .precision import Plan
+from .tltr import TLTR, audio_projection, to_dtype
+from .types import CheckpointError
+
+LORA_ALPHA = 16  # the authors' value; not stored in the adapter file
+
+
+class LTUAS(nn.Module):
+    """The audio tokens come first, then the prompt's embeddings; positions simply continue."""
+
+    def __init__(self, llm: nn.Module, tltr: TLTR | None = None, proj: nn.Sequential | None = None):
+        super().__init__()
+        self.llm = llm
+        self.tltr = tltr
+        self.proj = proj
+
+    @property
+    def hears_audio(self) -> bool:
+        return self.tltr is not None
+
+    @torch.inference_mode()
+    def audio_tokens(self, features: Tensor) -> Tensor:
+        """[n_layer, 25, width] Whisper states -> [1, 25, hidden] LLM inputs."""
+        assert self.tltr is not None and self.proj is not None
+        w = self.proj[1].weight
+        x = self.tltr(features.to(w.device, w.dtype).unsqueeze(0))
+        return self.proj(x)
+
+    @torch.inference_mode()
+    def embed(self, ids: list[int]) -> Tensor:
+        emb = self.llm.get_input_embeddings()
+        return emb(torch.tensor([ids], device=emb.weight.device))
+
+    @torch.inference_mode()
+    def prefill(self, embeds: Tensor, cache) -> Tensor:
+        """Extend `cache` by these positions; logits of the last one only (no vocab-wide prefill logits)."""
+        out = self.llm(inputs_embeds=embeds.to(self.llm.dtype), cache=cache, use_cache=True, logits_to_keep=1)
+        return out.logits[0, -1]
+
+    @torch.inference_mode()
+    def step(self, token: int, cache) -> Tensor:
+        ids = torch.tensor([[token]], device=self.llm.get_input_embeddings().weight.device)
+        return self.llm(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
+
+    def new_cache(self):
+        from transformers import DynamicCache
+
+        return DynamicCache(config=self.llm.config)
+
+    @staticmethod
+    def fork_cache(cache):
+        return copy.deepcopy(cache)
+
+
+def load_llm(folder: Path, plan: Plan, notes: list[str], require_llama: bool) -> nn.Module:
+    """A Hugging Face causal LM, refusing missing or misshapen weights; known extras are reported."""
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    cfg = check_llm_folder(folder)
+    if require_llama and cfg.get("model_type") != "llama":
+        raise CheckpointError(f"{folder} holds a {cfg.get('model_type')!r} model; LTU-AS needs LLaMA (Vicuna-7B).")
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        model, info = AutoModelForCausalLM.from_pretrained(
+            str(folder), dtype=plan.llm_dtype, output_loading_info=True, low_cpu_mem_usage=True
+        )
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"The LLM in {folder} could not be loaded: {str(exc).splitlines()[0][:300]}") from exc
+    missing = sorted(k for k in info.get("missing_keys", ()) if not k.endswith("rotary_emb.inv_freq"))
+    if cfg.get("tie_word_embeddings"):
+        missing = [k for k in missing if k != "lm_head.weight"]
+    if missing:
+        raise CheckpointError(f"The LLM in {folder} lacks {len(missing)} tensor(s): " + ", ".join(missing[:6]))
+    mismatched = sorted(info.get("mismatched_keys", ()))
+    if mismatched:
+        raise CheckpointError(f"The LLM in {folder} has misshapen tensors: {mismatched[:6]}")
+    unexpected = sorted(info.get("unexpected_keys", ()))
+    unknown = [k for k in unexpected if not IGNORABLE_BASE_KEYS.search(k)]
+    if unknown:
+        raise CheckpointError(
+            f"The LLM in {folder} holds {len(unknown)} tensor(s) a LLaMA model does not have: " + ", ".join(unknown[:6])
+        )
+    if unexpected:
+        notes.append(f"Ignored {len(unexpected)} extra tensor(s) in the base folder (the adapter's copies are used): "
+                     + ", ".join(unexpected[:3]) + (" ..." if len(unexpected) > 3 else ""))
+    return model.to(plan.device).eval()
+
+
+def attach_adapter(llm: nn.Module, adapter: AdapterWeights, plan: Plan, name: str, notes: list[str]) -> LTUAS:
+    """LoRA through peft (r from the file, alpha 16 on q_proj/v_proj), TLTR and projection from the file."""
+    cfg = llm.config
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    if adapter.hidden != cfg.hidden_size:
+        raise CheckpointError(
+            f"Adapter {name} projects to width {adapter.hidden}, but the LLM's hidden size is {cfg.hidden_size}."
+        )
+    if adapter.full_finetune:
+        _load_full_finetune(llm, adapter.llm, name)
+        notes.append(f"Full fine-tune: {len(adapter.llm)} LLM tensors taken from {name}.")
+    if adapter.lora:
+        check_lora(adapter.lora, cfg.num_hidden_layers, cfg.num_attention_heads * head_dim,
+                   cfg.num_key_value_heads * head_dim, cfg.hidden_size, name)
+        llm = _apply_lora(llm, adapter)
+    elif not adapter.full_finetune:
+        raise CheckpointError(f"Adapter {name} has no LoRA tensors and no LLM weights: it cannot drive the LLM.")
+    tltr = TLTR(adapter.width)
+    tltr.load_state_dict(adapter.tltr, strict=True)
+    proj = audio_projection(adapter.width, adapter.hidden)
+    proj.load_state_dict(adapter.proj, strict=True)
+    tltr = to_dtype(tltr, plan.llm_dtype).to(plan.device).eval()
+    proj = proj.to(plan.device, plan.llm_dtype).eval()
+    return LTUAS(llm, tltr, proj)
+
+
+def _apply_lora(llm: nn.Module, adapter: AdapterWeights) -> nn.Module:
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=adapter.lora_rank, lora_alpha=LORA_ALPHA, target_modules=["q_proj", "v_proj"],
+                        lora_dropout=0.0, bias="none")
+    wrapped = get_peft_model(llm, config).base_model.model
+    layer_of = re.compile(r"layers\.(\d+)\.self_attn\.([qv])_proj$")
+    with torch.no_grad():
+        for name, module in wrapped.named_modules():
+            m = layer_of.search(name)
+            if m and hasattr(module, "lora_A"):
+                i, p = int(m[1]), m[2]
+                for ab, part in (("A", module.lora_A["default"]), ("B", module.lora_B["default"])):
+                    part.weight.copy_(adapter.lora[(i, p, ab)].to(part.weight.dtype))
+    return wrapped.eval()
+
+
+def _load_full_finetune(llm: nn.Module, weights: dict[str, Tensor], name: str) -> None:
+    """The full fine-tune's LLM tensors replace the base ones; every LLM tensor must be in the file."""
+    own = llm.state_dict()
+    renamed = {k.replace(".base_layer.", "."): v for k, v in weights.items()}
+    missing = [k for k in own if k not in renamed and not k.endswith("inv_freq")]
+    unknown = [k for k in renamed if k not in own and not IGNORABLE_BASE_KEYS.search(k)]
+    wrong = [k for k in own if k in renamed and tuple(renamed[k].shape) != tuple(own[k].shape)]
+    if missing or unknown or wrong:
+        raise CheckpointError(
+            f"{name} is not a full fine-tune of this LLM: "
+            + "; ".join(p for p in (
+                f"missing {missing[:4]}" if missing else "", f"unknown {unknown[:4]}" if unknown else "",
+                f"misshapen {wrong[:4]}" if wrong else "") if p)
+        )
+    llm.load_state_dict({k: renamed[k] for k in own if k in renamed}, strict=False)
+
+
+def build_ltuas(llm_dir: Path, adapter_path: Path, plan: Plan, notes: list[str],
+                progress: Callable[[str, float], None]) -> LTUAS:
+    progress(f"Reading adapter {Path(adapter_path).name}", 0.05)
+    adapter = read_adapter(adapter_path)
+    progress(f"Reading the LLM from {Path(llm_dir).name}", 0.15)
+    llm = load_llm(llm_dir, plan, notes, require_llama=True)
+    progress("Attaching TLTR, projection and LoRA", 0.7)
+    return attach_adapter(llm, adapter, plan, Path(adapter_path).name, notes)

@@ -1,0 +1,48 @@
+"""TLTR, the time-and-layer transformer that turns Whisper's layer stack into 25 audio tokens."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from whisper.model import ResidualAttentionBlock
+
+TIME_HEADS = 1
+LAYER_HEADS = 8
+
+
+class TLTR(nn.Module):
+    """Attend over time within each Whisper layer, then over layers at each time step, then average layers.
+
+    The blocks are openai-whisper's own (no cross-attention; LayerNorm in fp32; key without bias),
+    so the adapter's tensor names map one to one. Head counts are the authors' fixed 1 and 8.
+    """
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.time_tr = ResidualAttentionBlock(width, TIME_HEADS)
+        self.layer_tr = ResidualAttentionBlock(width, LAYER_HEADS)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, n_layer, n_time, width = x.shape
+        x = self.time_tr(x.reshape(b * n_layer, n_time, width))
+        x = x.reshape(b, n_layer, n_time, width).transpose(1, 2).reshape(b * n_time, n_layer, width)
+        x = self.layer_tr(x).mean(dim=1)
+        return x.reshape(b, n_time, width)
+
+
+def audio_projection(width: int, hidden: int) -> nn.Sequential:
+    """LayerNorm without affine, then Linear to the LLM width (adapter keys `audio_proj.1.*`)."""
+    return nn.Sequential(nn.LayerNorm(width, elementwise_affine=False), nn.Linear(width, hidden))
+
+
+def keep_layernorm_fp32(module: nn.Module) -> None:
+    """Whisper's LayerNorm computes in fp32 and needs fp32 weights, as the authors' cast does."""
+    for m in module.modules():
+        if isinstance(m, nn.LayerNorm) and m.weight is not None:
+            m.float()
+
+
+def to_dtype(module: nn.Module, dtype: torch.dtype) -> nn.Module:
+    module.to(dtype)
+    keep_layernorm_fp32(module)
+    return module

@@ -1,0 +1,139 @@
+"""User settings as one plain JSON file, so they are readable, diffable and free of Qt.
+
+The folder is platformdirs' user config dir for "ltu-desktop", or $LTU_DESKTOP_CONFIG when set
+(tests and portable installs point it elsewhere). A missing or damaged file gives defaults: a
+bad settings file must never keep the app from starting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+CONFIG_ENV = "LTU_DESKTOP_CONFIG"
+FILE_NAME = "settings.json"
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+THEMES = ("system", "light", "dark")
+
+
+def config_dir() -> Path:
+    override = os.environ.get(CONFIG_ENV)
+    if override:
+        return Path(override)
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("ltu-desktop"))
+
+
+def recordings_dir() -> Path:
+    """Recordings live next to the settings so one folder holds everything a person made."""
+    return config_dir() / "recordings"
+
+
+@dataclass
+class ModelChoice:
+    """Which model the person picked: the demo profile or their own LTU-AS files (paths as text)."""
+
+    kind: str = "demo"  # "demo" | "files"
+    llm: str = ""
+    adapter: str = ""
+    feature_whisper: str = ""
+    asr_whisper: str = ""
+
+    def label(self) -> str:
+        if self.kind == "demo":
+            return "Demo profile"
+        name = Path(self.adapter).name if self.adapter else Path(self.llm).name
+        return f"LTU-AS: {name}" if name else "LTU-AS (own files)"
+
+    def missing(self) -> list[str]:
+        """Paths that are required or given but do not exist, described for a person."""
+        if self.kind == "demo":
+            return []
+        problems = []
+        for title, value, required in (
+            ("Base LLM folder", self.llm, True),
+            ("Adapter / fine-tune file", self.adapter, True),
+            ("Whisper feature checkpoint", self.feature_whisper, False),
+            ("Whisper ASR checkpoint", self.asr_whisper, False),
+        ):
+            if not value:
+                if required:
+                    problems.append(f"{title}: not chosen")
+            elif not Path(value).exists():
+                problems.append(f"{title}: {value} does not exist")
+        return problems
+
+    @classmethod
+    def from_dict(cls, data: object) -> ModelChoice:
+        if not isinstance(data, dict):
+            return cls()
+        known = {f.name for f in fields(cls)}
+        choice = cls(**{k: str(v) for k, v in data.items() if k in known and v is not None})
+        return choice if choice.kind in ("demo", "files") else cls()
+
+
+@dataclass
+class Settings:
+    model: ModelChoice = field(default_factory=ModelChoice)
+    device: str = "auto"
+    precision: str = "auto"
+    theme: str = "system"
+    input_device: str = ""
+    last_folder: str = ""
+    geometry: str = ""
+    window_state: str = ""
+    splitters: dict[str, str] = field(default_factory=dict)
+    generation: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Settings:
+        s = cls()
+        s.model = ModelChoice.from_dict(data.get("model"))
+        for name, allowed in (("device", DEVICES), ("precision", PRECISIONS), ("theme", THEMES)):
+            value = data.get(name)
+            if value in allowed:
+                setattr(s, name, value)
+        for name in ("input_device", "last_folder", "geometry", "window_state"):
+            if isinstance(data.get(name), str):
+                setattr(s, name, data[name])
+        if isinstance(data.get("splitters"), dict):
+            s.splitters = {str(k): v for k, v in data["splitters"].items() if isinstance(v, str)}
+        if isinstance(data.get("generation"), dict):
+            s.generation = {
+                str(k): v for k, v in data["generation"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
+        return s
+
+
+def settings_path() -> Path:
+    return config_dir() / FILE_NAME
+
+
+def load_settings() -> Settings:
+    try:
+        data = json.loads(settings_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return Settings()
+    return Settings.from_dict(data) if isinstance(data, dict) else Settings()
+
+
+def save_settings(settings: Settings) -> None:
+    """Write atomically (temp file + rename) so a crash mid-write keeps the old settings."""
+    folder = config_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(settings.to_dict(), f, indent=2, sort_keys=True)
+        os.replace(tmp, folder / FILE_NAME)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
