@@ -91,6 +91,7 @@ class Recorder:
         self._level = 0.0
         self._started = 0.0
         self._error: str | None = None
+        self._warning: str | None = None
         self.device: InputDevice | None = None
 
     @property
@@ -109,8 +110,13 @@ class Recorder:
 
     @property
     def error(self) -> str | None:
-        """Set when the writer failed (e.g. disk full) or PortAudio reported lost input."""
+        """Set when writing failed (e.g. disk full): the take cannot go on."""
         return self._error
+
+    @property
+    def warning(self) -> str | None:
+        """Set when PortAudio reported lost input: the take goes on, with a gap."""
+        return self._warning
 
     @property
     def path(self) -> Path | None:
@@ -130,7 +136,8 @@ class Recorder:
             sink = sf.SoundFile(str(self._path), "w", samplerate=rate, channels=1, subtype="PCM_16")
         except Exception as exc:
             raise RecorderError(f"Cannot write the recording to {self._path}: {exc}") from exc
-        self._frames, self._samplerate, self._level, self._error = 0, rate, 0.0, None
+        self._frames, self._samplerate, self._level = 0, rate, 0.0
+        self._error = self._warning = None
         self._blocks = queue.Queue()
         try:
             stream = sd.InputStream(
@@ -164,7 +171,7 @@ class Recorder:
 
     def _on_block(self, indata, frames, time_info, status) -> None:
         if status.input_overflow:
-            self._error = "Some input was lost (the computer was too busy); the recording has a gap."
+            self._warning = "Some input was lost (the computer was too busy); the recording has a gap."
         block = indata[:, 0].copy()
         self._level = float(np.max(np.abs(block))) if block.size else 0.0
         self._blocks.put(block)

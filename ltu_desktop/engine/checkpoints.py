@@ -72,7 +72,9 @@ def read_adapter(path: Path) -> AdapterWeights:
     sd = {(k[len(PEFT_PREFIX):] if k.startswith(PEFT_PREFIX) else k): v for k, v in raw.items()}
     bad = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
     if bad:
-        raise CheckpointError(f"Adapter {Path(path).name}: entries that are not tensors: {', '.join(bad[:5])}")
+        what = " (it looks like a Whisper checkpoint)" if "model_state_dict" in bad else ""
+        raise CheckpointError(f"{Path(path).name} is not an LTU-AS adapter{what}: it holds entries that are not "
+                              f"tensors: {', '.join(bad[:5])}")
     tltr = {k[len(TLTR_PREFIX):]: v for k, v in sd.items() if k.startswith(TLTR_PREFIX)}
     proj = {k[len(PROJ_PREFIX):]: v for k, v in sd.items() if k.startswith(PROJ_PREFIX)}
     lora: dict[tuple[int, str, str], torch.Tensor] = {}

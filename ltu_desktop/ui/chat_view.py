@@ -1,0 +1,317 @@
+"""The chat pane: one thread of questions and streamed answers per clip, and the question box."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QKeyEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .session import Exchange
+from .waveform_view import clock
+
+SUGGESTIONS = (
+    "What can be inferred from the audio? Why?",
+    "What is the emotion of the speaker? Why?",
+    "Describe the sounds you hear.",
+    "What is the speaker saying?",
+)
+
+STATE_TEXT = {
+    "queued": "Queued: the model is busy with an earlier request…",
+    "waiting": "Waiting for a model to be loaded…",
+    "thinking": "Listening and thinking…",
+    "streaming": "",
+}
+
+
+class QuestionEdit(QPlainTextEdit):
+    """Enter sends, Shift+Enter starts a new line."""
+
+    submitted = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and not (
+            event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+        ):
+            self.submitted.emit()
+            return
+        super().keyPressEvent(event)
+
+
+def _label(text: str = "", name: str = "", selectable: bool = False) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    if name:
+        label.setObjectName(name)
+    if selectable:
+        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+    return label
+
+
+class ExchangeWidget(QWidget):
+    """A question bubble, a note on what the model was given, and the answer bubble with its stats."""
+
+    def __init__(self, exchange: Exchange, view: ChatView) -> None:
+        super().__init__()
+        self.exchange_id = exchange.id
+        self.question = _label(exchange.question, selectable=True)
+        self.question.setAccessibleName("Question")
+        q_bubble = QFrame()
+        q_bubble.setObjectName("question")
+        QVBoxLayout(q_bubble).addWidget(self.question)
+        q_row = QHBoxLayout()
+        q_row.addStretch(1)
+        q_row.addWidget(q_bubble, 4)
+
+        self.note = _label(name="note")
+        self.answer = _label(selectable=True)
+        self.answer.setAccessibleName("Answer")
+        self.status = _label(name="muted")
+        self.copy_button = QToolButton()
+        self.copy_button.setText("Copy")
+        self.copy_button.setAccessibleName("Copy answer")
+        self.copy_button.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.answer.text()))
+        self.regenerate_button = QToolButton()
+        self.regenerate_button.setText("Regenerate")
+        self.regenerate_button.setAccessibleName("Regenerate answer")
+        self.regenerate_button.clicked.connect(lambda: view.regenerateRequested.emit(self.exchange_id))
+        self.cancel_button = QToolButton()
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.setAccessibleName("Cancel question")
+        self.cancel_button.clicked.connect(lambda: view.cancelRequested.emit(self.exchange_id))
+        footer = QHBoxLayout()
+        footer.setContentsMargins(0, 0, 0, 0)
+        footer.addWidget(self.status, 1)
+        for b in (self.cancel_button, self.copy_button, self.regenerate_button):
+            b.setAutoRaise(True)
+            footer.addWidget(b)
+        a_bubble = QFrame()
+        a_bubble.setObjectName("answer")
+        a_layout = QVBoxLayout(a_bubble)
+        a_layout.addWidget(self.answer)
+        a_layout.addLayout(footer)
+        a_row = QHBoxLayout()
+        a_row.addWidget(a_bubble, 6)
+        a_row.addStretch(1)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 4)
+        layout.addLayout(q_row)
+        layout.addWidget(self.note, 0, Qt.AlignmentFlag.AlignRight)
+        layout.addLayout(a_row)
+        self.refresh(exchange)
+
+    def refresh(self, e: Exchange) -> None:
+        notes = []
+        if e.regenerated:
+            notes.append("regenerated")
+        notes.append(f"window {clock(e.window[0])}–{clock(e.window[1])}")
+        if e.transcript_edited:
+            notes.append("your edited transcript is the model's Input")
+        self.note.setText(" · ".join(notes))
+        self.answer.setText(e.answer or STATE_TEXT.get(e.state, ""))
+        self._placeholder(not e.answer)
+        self.status.setText(self._status(e))
+        self.status.setVisible(bool(self.status.text()))
+        done = not e.pending
+        self.copy_button.setVisible(done and bool(e.answer))
+        self.regenerate_button.setVisible(done)
+        self.cancel_button.setVisible(e.state in ("queued", "waiting"))
+
+    def show_text(self, text: str) -> None:
+        """The cheap update used for every streamed piece."""
+        if self.answer.property("placeholder"):
+            self._placeholder(False)
+        self.answer.setText(text)
+
+    def _placeholder(self, on: bool) -> None:
+        self.answer.setProperty("placeholder", on)
+        self.answer.style().unpolish(self.answer)
+        self.answer.style().polish(self.answer)
+
+    @staticmethod
+    def _status(e: Exchange) -> str:
+        if e.state == "failed":
+            return f"⚠ {e.error}" if e.error else "⚠ failed"
+        parts = []
+        if e.state == "stopped":
+            parts.append("■ stopped")
+        if e.state == "cancelled":
+            return "cancelled"
+        if e.stats:
+            parts.append(f"{e.stats.get('first_token_s', 0):.2f} s to first token")
+            parts.append(f"{e.stats.get('tokens_per_s', 0):.1f} tokens/s")
+        if e.device:
+            parts.append(f"{e.device} · {e.precision}")
+        return " · ".join(parts)
+
+
+class ChatThread(QScrollArea):
+    """The exchanges of one clip, newest at the bottom; follows the stream while scrolled down."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setAccessibleName("Conversation")
+        body = QWidget()
+        body.setObjectName("thread")
+        self.rows = QVBoxLayout(body)
+        self.rows.setContentsMargins(8, 8, 8, 8)
+        self.empty = _label("Ask something about this clip, or pick a suggestion below.", name="muted")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.rows.addWidget(self.empty)
+        self.rows.addStretch(1)
+        self.setWidget(body)
+        self.widgets: dict[int, ExchangeWidget] = {}
+        self.verticalScrollBar().rangeChanged.connect(self._follow)
+        self._at_bottom = True
+        self.verticalScrollBar().valueChanged.connect(self._remember)
+
+    def add(self, widget: ExchangeWidget) -> None:
+        self.empty.hide()
+        self.rows.insertWidget(self.rows.count() - 1, widget)
+        self.widgets[widget.exchange_id] = widget
+        self._at_bottom = True
+
+    def _remember(self, value: int) -> None:
+        self._at_bottom = value >= self.verticalScrollBar().maximum() - 4
+
+    def _follow(self, _lo: int, hi: int) -> None:
+        if self._at_bottom:
+            self.verticalScrollBar().setValue(hi)
+
+
+class ChatView(QWidget):
+    """Threads per clip in a stack, suggestion chips and the question box with Send and Stop."""
+
+    askRequested = Signal(str)
+    stopRequested = Signal()
+    regenerateRequested = Signal(int)
+    cancelRequested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.threads: dict[int, ChatThread] = {}
+        self.stack = QStackedWidget()
+        self.none = _label("No clip yet. Open (Ctrl+O), drop or record (Ctrl+R) a sound to ask about it.", name="muted")
+        self.none.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.stack.addWidget(self.none)
+
+        self.suggestions = QWidget()
+        chips = QHBoxLayout(self.suggestions)
+        chips.setContentsMargins(0, 0, 0, 0)
+        self.suggestion_buttons = []
+        for text in SUGGESTIONS:
+            b = QPushButton(text)
+            b.setObjectName("chip")
+            b.setAccessibleName(f"Ask: {text}")
+            b.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
+            b.clicked.connect(lambda _=False, t=text: self.askRequested.emit(t))
+            chips.addWidget(b)
+            self.suggestion_buttons.append(b)
+        chips.addStretch(1)
+
+        self.input = QuestionEdit()
+        self.input.setAccessibleName("Question")
+        self.input.setPlaceholderText("Ask about the sound…  (Enter sends, Shift+Enter new line)")
+        self.input.setTabChangesFocus(True)
+        self.input.setMaximumHeight(self.input.fontMetrics().lineSpacing() * 4 + 16)
+        self.input.submitted.connect(self.send)
+        self.send_button = QPushButton("Send")
+        self.send_button.setObjectName("primary")
+        self.send_button.setAccessibleName("Send question")
+        self.send_button.setToolTip("Send (Enter)")
+        self.send_button.clicked.connect(self.send)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setAccessibleName("Stop answer")
+        self.stop_button.setToolTip("Stop the answer (Esc)")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self.stopRequested)
+        side = QVBoxLayout()
+        side.addWidget(self.send_button)
+        side.addWidget(self.stop_button)
+        composer = QHBoxLayout()
+        composer.addWidget(self.input, 1)
+        composer.addLayout(side)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.stack, 1)
+        layout.addWidget(self.suggestions)
+        layout.addLayout(composer)
+        self.set_enabled(False)
+
+    # --- composer --------------------------------------------------------------------------
+    def send(self) -> None:
+        text = self.input.toPlainText().strip()
+        if text and self.send_button.isEnabled():
+            self.input.clear()
+            self.askRequested.emit(text)
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Asking needs a clip; it does not need a loaded model (questions queue)."""
+        for w in [self.input, self.send_button, *self.suggestion_buttons]:
+            w.setEnabled(enabled)
+
+    def set_busy(self, busy: bool) -> None:
+        self.stop_button.setEnabled(busy)
+
+    # --- threads ---------------------------------------------------------------------------
+    def show_clip(self, clip_id: int | None) -> None:
+        if clip_id is None:
+            self.stack.setCurrentWidget(self.none)
+            self.set_enabled(False)
+            return
+        self.stack.setCurrentWidget(self._thread(clip_id))
+        self.set_enabled(True)
+
+    def remove_clip(self, clip_id: int) -> None:
+        thread = self.threads.pop(clip_id, None)
+        if thread is not None:
+            self.stack.removeWidget(thread)
+            thread.deleteLater()
+
+    def add_exchange(self, clip_id: int, exchange: Exchange) -> ExchangeWidget:
+        widget = ExchangeWidget(exchange, self)
+        self._thread(clip_id).add(widget)
+        return widget
+
+    def widget(self, exchange_id: int) -> ExchangeWidget | None:
+        for thread in self.threads.values():
+            if exchange_id in thread.widgets:
+                return thread.widgets[exchange_id]
+        return None
+
+    def refresh(self, exchange: Exchange) -> None:
+        widget = self.widget(exchange.id)
+        if widget is not None:
+            widget.refresh(exchange)
+
+    def show_text(self, exchange: Exchange) -> None:
+        widget = self.widget(exchange.id)
+        if widget is not None:
+            widget.show_text(exchange.answer)
+
+    def _thread(self, clip_id: int) -> ChatThread:
+        if clip_id not in self.threads:
+            self.threads[clip_id] = ChatThread()
+            self.stack.addWidget(self.threads[clip_id])
+        return self.threads[clip_id]
+
+    def focus_input(self) -> None:
+        QTimer.singleShot(0, self.input.setFocus)

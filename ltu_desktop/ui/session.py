@@ -1,0 +1,89 @@
+"""The clips and chats of one app session as plain data, so views, export and tests share one truth."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+WINDOW_S = 10.0
+
+_ids = itertools.count(1)
+
+
+def next_id() -> int:
+    return next(_ids)
+
+
+# An exchange's life: queued -> (waiting for a model) -> thinking -> streaming -> done | stopped | failed
+PENDING_STATES = ("queued", "waiting", "thinking", "streaming")
+
+
+@dataclass
+class Exchange:
+    """One question and its answer, with what the model was given and how it ran."""
+
+    question: str
+    window: tuple[float, float]
+    transcript_edited: bool
+    id: int = field(default_factory=next_id)
+    asked_at: float = field(default_factory=time.time)
+    answer: str = ""
+    state: str = "queued"
+    error: str = ""
+    answered_at: float | None = None
+    transcript_used: str = ""
+    model: str = ""
+    device: str = ""
+    precision: str = ""
+    settings: dict = field(default_factory=dict)
+    stats: dict = field(default_factory=dict)
+    regenerated: bool = False
+
+    @property
+    def pending(self) -> bool:
+        return self.state in PENDING_STATES
+
+
+@dataclass
+class ClipEntry:
+    """A clip of this session: its audio, the chosen window, its transcript and its chat."""
+
+    name: str
+    audio: object  # ltu_desktop.audio.io.Audio
+    path: str = ""
+    recorded: bool = False
+    envelope: object = None  # numpy (2, bins) min/max for the waveform
+    id: int = field(default_factory=next_id)
+    window_start: float = 0.0
+    transcript: object = None  # ltu_desktop.engine.types.Transcript once transcribed
+    transcript_state: str = "pending"  # pending | waiting | running | done | failed
+    transcript_error: str = ""
+    edited_text: str | None = None
+    exchanges: list[Exchange] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return self.audio.duration
+
+    def window(self) -> tuple[float, float]:
+        """The 10 s the model hears (the whole clip when it is shorter)."""
+        start = max(0.0, min(self.window_start, self.duration - WINDOW_S))
+        return (round(start, 3), round(min(self.duration, start + WINDOW_S), 3))
+
+    def asr_text(self) -> str:
+        return getattr(self.transcript, "text", "") or ""
+
+    def transcript_override(self) -> str | None:
+        """The edited text when the person changed it, else None (the engine uses its ASR text)."""
+        if self.edited_text is None or self.edited_text.strip() == self.asr_text().strip():
+            return None
+        return self.edited_text
+
+    def find(self, exchange_id: int) -> Exchange | None:
+        return next((e for e in self.exchanges if e.id == exchange_id), None)
+
+
+def display_name(path: str) -> str:
+    return Path(path).name or path

@@ -1,0 +1,164 @@
+"""The transcript panel: timed segments to click (seek) and an editor whose text the model gets."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .waveform_view import clock
+
+
+class TranscriptView(QWidget):
+    """Shows one clip's transcript.
+
+    `seekRequested(t)` when a segment is clicked; `edited(text | None)` when the person saves
+    an edit (None when they revert to Whisper's text).
+    """
+
+    seekRequested = Signal(float)
+    edited = Signal(object)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._asr_text = ""
+        self.title = QLabel("<b>Transcript</b>")
+        self.state = QLabel()
+        self.state.setObjectName("muted")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)
+        self.progress.setMaximumHeight(6)
+        self.progress.setTextVisible(False)
+        self.progress.setAccessibleName("Transcription progress")
+        self.progress.hide()
+
+        self.segments = QListWidget()
+        self.segments.setAccessibleName("Transcript segments")
+        self.segments.setWordWrap(True)
+        self.segments.setAlternatingRowColors(True)
+        self.segments.setToolTip("Click a segment to play from there")
+        self.segments.itemActivated.connect(self._seek)
+        self.segments.itemClicked.connect(self._seek)
+
+        self.editor = QPlainTextEdit()
+        self.editor.setAccessibleName("Transcript text")
+        self.editor.setPlaceholderText("Type what is said in the clip; the model gets this text as its Input.")
+
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.segments)
+        self.stack.addWidget(self.editor)
+
+        self.banner = QLabel("Edited: questions use your text as the model's Input.")
+        self.banner.setObjectName("note")
+        self.banner.setWordWrap(True)
+        self.banner.hide()
+
+        self.edit_button = QPushButton("Edit")
+        self.edit_button.setAccessibleName("Edit transcript")
+        self.edit_button.setToolTip("Edit the text the model gets as its Input")
+        self.edit_button.clicked.connect(self.begin_edit)
+        self.save_button = QPushButton("Use this text")
+        self.save_button.setAccessibleName("Use edited transcript")
+        self.save_button.clicked.connect(self.finish_edit)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setAccessibleName("Cancel editing")
+        self.cancel_button.clicked.connect(self._cancel_edit)
+        self.revert_button = QPushButton("Revert")
+        self.revert_button.setAccessibleName("Revert to Whisper transcript")
+        self.revert_button.setToolTip("Go back to Whisper's transcript")
+        self.revert_button.clicked.connect(self.revert)
+
+        head = QHBoxLayout()
+        head.addWidget(self.title)
+        head.addWidget(self.state, 1)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        for b in (self.revert_button, self.cancel_button, self.save_button, self.edit_button):
+            buttons.addWidget(b)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(head)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.stack, 1)
+        layout.addLayout(buttons)
+        self.show_clip(None)
+
+    # --- what the main window calls ---------------------------------------------------------
+    def show_clip(self, clip) -> None:
+        """Render a ClipEntry (or nothing) from scratch."""
+        self.segments.clear()
+        self.stack.setCurrentWidget(self.segments)
+        self._asr_text = clip.asr_text() if clip else ""
+        edited = clip.transcript_override() if clip else None
+        self.editor.setPlainText(edited if edited is not None else self._asr_text)
+        self.banner.setVisible(edited is not None)
+        state = clip.transcript_state if clip else "none"
+        self.progress.setVisible(state in ("pending", "waiting", "running"))
+        self.state.setText(
+            {
+                "none": "",
+                "pending": "queued…",
+                "waiting": "waiting for a model…",
+                "running": "transcribing…",
+                "failed": f"failed: {clip.transcript_error}" if clip else "",
+                "done": "",
+            }.get(state, "")
+        )
+        transcript = clip.transcript if clip else None
+        if transcript is not None:
+            for seg in transcript.segments:
+                item = QListWidgetItem(f"{clock(seg.start)}  {seg.text.strip()}")
+                item.setData(Qt.ItemDataRole.UserRole, float(seg.start))
+                item.setToolTip(f"{clock(seg.start)}–{clock(seg.end)}: click to play from here")
+                self.segments.addItem(item)
+            if not transcript.segments:
+                item = QListWidgetItem("(no speech found)" if transcript.no_speech or not transcript.text else transcript.text)
+                item.setFlags(Qt.ItemFlag.NoItemFlags)
+                self.segments.addItem(item)
+            if getattr(transcript, "language", None):
+                self.state.setText(f"language: {transcript.language}")
+        self._buttons(editing=False, has_clip=clip is not None, edited=edited is not None)
+
+    def begin_edit(self) -> None:
+        self.stack.setCurrentWidget(self.editor)
+        self._buttons(editing=True, has_clip=True, edited=self.banner.isVisible())
+        self.editor.setFocus()
+
+    def finish_edit(self) -> None:
+        text = self.editor.toPlainText()
+        same = text.strip() == self._asr_text.strip()
+        self.stack.setCurrentWidget(self.segments)
+        self.banner.setVisible(not same)
+        self._buttons(editing=False, has_clip=True, edited=not same)
+        self.edited.emit(None if same else text)
+
+    def revert(self) -> None:
+        self.editor.setPlainText(self._asr_text)
+        self.finish_edit()
+
+    def _cancel_edit(self) -> None:
+        self.stack.setCurrentWidget(self.segments)
+        self._buttons(editing=False, has_clip=True, edited=self.banner.isVisible())
+
+    def _buttons(self, editing: bool, has_clip: bool, edited: bool) -> None:
+        self.edit_button.setVisible(not editing)
+        self.edit_button.setEnabled(has_clip)
+        self.save_button.setVisible(editing)
+        self.cancel_button.setVisible(editing)
+        self.revert_button.setVisible(edited)
+
+    def _seek(self, item: QListWidgetItem) -> None:
+        start = item.data(Qt.ItemDataRole.UserRole)
+        if start is not None:
+            self.seekRequested.emit(float(start))

@@ -1,0 +1,346 @@
+"""Workers that live on their own QThreads; they emit signals and never touch widgets.
+
+`EngineWorker` owns the engine: the model is loaded, used and freed on one thread (CUDA
+contexts and big models stay there). Requests go into a locked queue from the UI thread and a
+queued signal wakes the worker, which handles them one at a time in order. Asking or
+transcribing while no model is loaded parks the request until a model loads, so nothing the
+person asked is lost. Stop and cancel are threading.Events the engine itself checks, so they
+work while the worker is busy. The engine and torch are imported only inside this thread.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import threading
+import traceback
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+
+from ..settings import ModelChoice
+
+
+@dataclass
+class LoadRequest:
+    choice: ModelChoice | None
+    device: str = "auto"
+    precision: str = "auto"
+    profile: object = None  # a ready engine Profile (tests, --screenshot); wins over `choice`
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def label(self) -> str:
+        if self.profile is not None:
+            return self.profile.describe()
+        return self.choice.label() if self.choice else "model"
+
+
+@dataclass
+class TranscribeRequest:
+    clip_id: int
+    audio: object
+
+
+@dataclass
+class AskRequest:
+    exchange_id: int
+    clip_id: int
+    audio: object
+    window: tuple[float, float]
+    question: str
+    transcript: str | None  # None: the engine's own ASR text; a str: the person's edited text
+    settings: dict = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class ModelInfo:
+    label: str
+    device: str
+    precision: str
+    memory_mb: float
+
+
+@dataclass
+class AnswerResult:
+    request: AskRequest
+    answer: object  # engine Answer
+    model: ModelInfo
+
+
+@dataclass
+class TranscriptResult:
+    request: TranscribeRequest
+    transcript: object  # engine Transcript
+
+
+Loader = Callable[[LoadRequest, Callable[[str, float], None]], object]
+
+
+def load_engine(request: LoadRequest, progress: Callable[[str, float], None]):
+    """The real loader: resolve the profile, then the engine's strict Engine.load."""
+    from ..engine.engine import Engine
+
+    profile = request.profile or profile_for(request.choice or ModelChoice(), progress)
+    return Engine.load(
+        profile, device=request.device, precision=request.precision, progress=progress, cancel=request.cancel
+    )
+
+
+def profile_for(choice: ModelChoice, progress: Callable[[str, float], None]):
+    from ..engine import profiles
+
+    if choice.kind == "demo":
+        return profiles.demo_profile(progress)
+    missing = choice.missing()
+    if missing:
+        from ..engine.types import CheckpointError
+
+        raise CheckpointError("; ".join(missing))
+
+    def path(value: str) -> Path | None:
+        return Path(value) if value else None
+
+    return profiles.profile_from_paths(
+        llm=path(choice.llm),
+        adapter=path(choice.adapter),
+        feature_whisper=path(choice.feature_whisper),
+        asr_whisper=path(choice.asr_whisper),
+    )
+
+
+def describe_error(exc: BaseException) -> str:
+    """One clear line for the person; engine errors are already worded for them."""
+    name = type(exc).__name__
+    if isinstance(exc, MemoryError) or "OutOfMemory" in name:
+        return (
+            "Out of memory. Choose a smaller precision (bf16/fp16), the CPU, or a smaller model, "
+            "and close other programs using the GPU."
+        )
+    text = str(exc).strip() or name
+    if name in ("EngineError", "CheckpointError", "Cancelled", "AudioError") or isinstance(exc, (OSError, ValueError)):
+        return text
+    return f"{name}: {text}"
+
+
+class EngineWorker(QObject):
+    """Owns the engine on its thread; see the module docstring for the request flow."""
+
+    progress = Signal(str, float)  # loading stage, fraction 0..1 (negative: unknown)
+    loaded = Signal(object)  # ModelInfo
+    unloaded = Signal()
+    started = Signal(object)  # the request now being handled
+    waiting = Signal(object)  # a request parked until a model is loaded
+    token = Signal(str)  # a piece of the answer being streamed
+    answered = Signal(object)  # AnswerResult (also for stopped answers)
+    transcribed = Signal(object)  # TranscriptResult
+    failed = Signal(object, str)  # request, message
+    _wake = Signal()
+    _close = Signal()
+
+    def __init__(self, loader: Loader | None = None) -> None:
+        super().__init__()
+        self._loader = loader or load_engine
+        self._lock = threading.Lock()
+        self._queue: deque = deque()
+        self._parked: list = []
+        self._current = None
+        self._engine = None
+        self._info: ModelInfo | None = None
+        self._wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)
+        self._close.connect(self._shutdown, Qt.ConnectionType.QueuedConnection)
+
+    # --- called from the UI thread -------------------------------------------------------
+    def submit(self, request) -> None:
+        with self._lock:
+            if isinstance(request, LoadRequest):
+                for old in [r for r in self._queue if isinstance(r, LoadRequest)]:
+                    self._queue.remove(old)
+                if isinstance(self._current, LoadRequest):
+                    self._current.cancel.set()
+            self._queue.append(request)
+        self._wake.emit()
+
+    def discard(self, exchange_id: int) -> bool:
+        """Drop a question that has not started; True if it was still waiting."""
+        with self._lock:
+            for pool in (self._queue, self._parked):
+                for r in list(pool):
+                    if isinstance(r, AskRequest) and r.exchange_id == exchange_id:
+                        pool.remove(r)
+                        return True
+        return False
+
+    def stop_current(self) -> None:
+        current = self._current
+        if isinstance(current, AskRequest):
+            current.stop.set()
+        elif isinstance(current, LoadRequest):
+            current.cancel.set()
+
+    def cancel_load(self) -> None:
+        with self._lock:
+            for r in [r for r in self._queue if isinstance(r, LoadRequest)]:
+                self._queue.remove(r)
+                r.cancel.set()
+            if isinstance(self._current, LoadRequest):
+                self._current.cancel.set()
+
+    def busy(self) -> bool:
+        return self._current is not None or bool(self._queue)
+
+    def close(self) -> None:
+        """Stop what runs, forget what waits, free the engine on its thread and end the thread."""
+        with self._lock:
+            self._queue.clear()
+            self._parked.clear()
+        self.stop_current()
+        self._close.emit()
+
+    # --- on the worker thread ------------------------------------------------------------
+    @Slot()
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue:
+                    self._current = None
+                    return
+                request = self._current = self._queue.popleft()
+            try:
+                self._handle(request)
+            except Exception as exc:  # a worker must survive anything a request throws
+                traceback.print_exc(file=sys.stderr)
+                self.failed.emit(request, describe_error(exc))
+            finally:
+                self._current = None
+
+    def _handle(self, request) -> None:
+        if isinstance(request, LoadRequest):
+            self._load(request)
+        elif self._engine is None:
+            with self._lock:
+                self._parked.append(request)
+            self.waiting.emit(request)
+        elif isinstance(request, TranscribeRequest):
+            self.started.emit(request)
+            self.transcribed.emit(TranscriptResult(request, self._engine.transcribe(request.audio)))
+        elif isinstance(request, AskRequest):
+            self._ask(request)
+
+    def _load(self, request: LoadRequest) -> None:
+        self.started.emit(request)
+        self._free()
+        self.unloaded.emit()
+        self.progress.emit(f"Loading {request.label()}", -1.0)
+
+        def progress(stage: str, fraction: float) -> None:
+            self.progress.emit(stage, float(fraction))
+
+        self._engine = self._loader(request, progress)
+        self._info = self._model_info()
+        self.loaded.emit(self._info)
+        with self._lock:
+            self._queue.extendleft(reversed(self._parked))
+            self._parked.clear()
+
+    def _ask(self, request: AskRequest) -> None:
+        from ..engine.types import GenerationSettings
+
+        self.started.emit(request)
+        settings = GenerationSettings(**request.settings)
+        clip = self._engine.prepare(request.audio, window=request.window)
+        for piece in self._engine.answer(
+            clip, request.question, transcript=request.transcript, settings=settings, stop=request.stop
+        ):
+            self.token.emit(piece)
+        self._info = self._model_info()
+        self.answered.emit(AnswerResult(request, self._engine.last_answer, self._info))
+
+    def _model_info(self) -> ModelInfo:
+        engine = self._engine
+        try:
+            memory = float(engine.memory_mb())
+        except Exception:
+            memory = 0.0
+        return ModelInfo(engine.profile.describe(), str(engine.device), str(engine.precision), memory)
+
+    def _free(self) -> None:
+        if self._engine is None:
+            return
+        self._engine = self._info = None
+        gc.collect()
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    @Slot()
+    def _shutdown(self) -> None:
+        self._free()
+        QThread.currentThread().quit()
+
+
+class EngineThread:
+    """An EngineWorker on its own QThread, started at once; `close()` ends both."""
+
+    def __init__(self, loader: Loader | None = None) -> None:
+        self.thread = QThread()
+        self.thread.setObjectName("engine")
+        self.worker = EngineWorker(loader)
+        self.worker.moveToThread(self.thread)
+        self.thread.start()
+
+    def close(self, timeout_ms: int = 30_000) -> bool:
+        if not self.thread.isRunning():
+            return True
+        self.worker.close()
+        return self.thread.wait(timeout_ms)
+
+
+@dataclass
+class DecodedFile:
+    path: str
+    audio: object  # Audio
+    envelope: object  # numpy (2, bins)
+    recorded: bool
+
+
+class AudioFileWorker(QObject):
+    """Decodes and resamples files off the UI thread (a long MP3 takes a while)."""
+
+    decoded = Signal(object)  # DecodedFile
+    failed = Signal(str, str)  # path, message
+    _request = Signal(str, bool)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._request.connect(self._decode, Qt.ConnectionType.QueuedConnection)
+
+    def open(self, path: str, recorded: bool = False) -> None:
+        self._request.emit(path, recorded)
+
+    @Slot(str, bool)
+    def _decode(self, path: str, recorded: bool) -> None:
+        from ..audio.io import load_audio
+        from .waveform_view import envelope
+
+        try:
+            audio = load_audio(path)
+            self.decoded.emit(DecodedFile(path, audio, envelope(audio.samples), recorded))
+        except Exception as exc:
+            self.failed.emit(path, describe_error(exc))
+
+
+class AudioFileThread:
+    def __init__(self) -> None:
+        self.thread = QThread()
+        self.thread.setObjectName("audio-files")
+        self.worker = AudioFileWorker()
+        self.worker.moveToThread(self.thread)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.thread.quit()
+        self.thread.wait(10_000)

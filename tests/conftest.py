@@ -1,0 +1,50 @@
+"""Shared fixtures: tiny LTU-AS checkpoints in the released formats, built once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_dirs(tmp_path_factory):
+    """Never touch the person's own cache, data or config folders."""
+    root = tmp_path_factory.mktemp("home")
+    for var in ("LTU_DESKTOP_DATA", "LTU_DESKTOP_CONFIG", "LTU_DESKTOP_MODELS"):
+        os.environ.setdefault(var, str(root / var.lower()))
+    os.environ.setdefault("LTU_DESKTOP_CACHE", str(Path(os.environ.get("LTU_TEST_CACHE", root / "cache"))))
+
+
+@pytest.fixture(scope="session")
+def tiny_profile(tmp_path_factory):
+    from ltu_desktop.testing import make_tiny_profile
+
+    return make_tiny_profile(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_profile):
+    from ltu_desktop.engine.engine import Engine
+
+    return Engine.load(tiny_profile, device="cpu", precision="fp32")
+
+
+@pytest.fixture
+def noise_audio():
+    from ltu_desktop.audio.io import from_array
+
+    rng = np.random.default_rng(0)
+    return from_array((rng.standard_normal(16000 * 12) * 0.1).astype(np.float32), source="noise")
+
+
+@pytest.fixture
+def tone_audio():
+    from ltu_desktop.audio.io import from_array
+
+    t = np.arange(16000 * 6) / 16000
+    return from_array((0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), source="tone")
