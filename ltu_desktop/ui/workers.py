@@ -15,7 +15,7 @@ import sys
 import threading
 import traceback
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -69,6 +69,7 @@ class AnswerResult:
     request: AskRequest
     answer: object  # engine Answer
     model: ModelInfo
+    settings: dict  # the generation settings in effect
 
 
 @dataclass
@@ -250,14 +251,15 @@ class EngineWorker(QObject):
         from ..engine.types import GenerationSettings
 
         self.started.emit(request)
-        settings = GenerationSettings(**request.settings)
+        known = {f.name for f in fields(GenerationSettings)}
+        settings = GenerationSettings(**{k: v for k, v in request.settings.items() if k in known})
         clip = self._engine.prepare(request.audio, window=request.window)
         for piece in self._engine.answer(
             clip, request.question, transcript=request.transcript, settings=settings, stop=request.stop
         ):
             self.token.emit(piece)
         self._info = self._model_info()
-        self.answered.emit(AnswerResult(request, self._engine.last_answer, self._info))
+        self.answered.emit(AnswerResult(request, self._engine.last_answer, self._info, settings.to_dict()))
 
     def _model_info(self) -> ModelInfo:
         engine = self._engine

@@ -1,0 +1,48 @@
+"""The headless CLI as a person uses it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import soundfile as sf
+
+from ltu_desktop.cli import main
+
+
+def _model(profile):
+    return ["--llm", str(profile.llm), "--adapter", str(profile.adapter), "--whisper", str(profile.feature_whisper),
+            "--asr-whisper", str(profile.asr_whisper), "--device", "cpu"]
+
+
+def test_ask_streams_and_reports(tiny_profile, tmp_path, capsys):
+    sf.write(str(tmp_path / "c.wav"), np.random.default_rng(0).standard_normal(16000 * 3) * 0.1, 16000)
+    code = main(["ask", str(tmp_path / "c.wav"), "Describe the sound.", "--temperature", "0", "--max-new-tokens", "5",
+                 "--transcript", "hello"] + _model(tiny_profile))
+    out = capsys.readouterr()
+    assert code == 0 and "tok/s" in out.err and "window 0.0-3.0s" in out.err
+
+
+def test_ask_json(tiny_profile, tmp_path, capsys):
+    sf.write(str(tmp_path / "c.wav"), np.random.default_rng(0).standard_normal(16000 * 14) * 0.1, 16000)
+    code = main(["ask", str(tmp_path / "c.wav"), "Describe the sound.", "--json", "--quiet", "--temperature", "0",
+                 "--max-new-tokens", "5", "--window", "3"] + _model(tiny_profile))
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["window"] == [3.0, 13.0] and len(data["pred_ids"]) <= 5
+    assert data["stats"]["device"] == "cpu"
+
+
+def test_transcribe_json(tiny_profile, tmp_path, capsys):
+    sf.write(str(tmp_path / "c.wav"), np.zeros(16000), 16000)
+    assert main(["transcribe", str(tmp_path / "c.wav"), "--json", "--quiet"] + _model(tiny_profile)) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["no_speech"] is True and data["segments"] == []
+
+
+def test_errors_are_one_line_and_exit_1(tiny_profile, tmp_path, capsys):
+    (tmp_path / "x.wav").write_text("text")
+    assert main(["ask", str(tmp_path / "x.wav"), "Hi?"] + _model(tiny_profile)) == 1
+    assert "error: x.wav: not a readable audio file" in capsys.readouterr().err
+    sf.write(str(tmp_path / "c.wav"), np.zeros(16000), 16000)
+    assert main(["ask", str(tmp_path / "c.wav"), "Hi?", "--llm", str(tmp_path)]) == 1
+    assert "needs --adapter, --whisper" in capsys.readouterr().err
