@@ -30,8 +30,10 @@ def config_dir() -> Path:
 
 
 def recordings_dir() -> Path:
-    """Recordings live next to the settings so one folder holds everything a person made."""
-    return config_dir() / "recordings"
+    """Recordings are the person's data: they go to the app's data folder ($LTU_DESKTOP_DATA)."""
+    from .paths import data_dir
+
+    return data_dir() / "recordings"
 
 
 @dataclass

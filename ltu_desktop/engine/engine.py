@@ -13,7 +13,7 @@ from ..audio.io import Audio
 from . import precision as precision_mod
 from .features import WINDOW_SECONDS, encoder_states, load_encoder, window_mel
 from .generate import decode
-from .model import LTUAS, build_ltuas, load_llm
+from .model import LTUAS, build_ltuas, load_llm, quantize_int8_cpu
 from .prompt import ALPACA_HEAD, NO_SPEECH_ANSWER, alpaca_short, demo_user_message
 from .tokenizer import ChatTokenizer, SentencePieceTokenizer, TextStream
 from .transcribe import Transcriber
@@ -23,6 +23,18 @@ from .types import (Answer, Cancelled, CheckpointError, Clip, EngineError, Gener
 Progress = Callable[[str, float], None]
 _FEATURE_CACHE = 32
 _PREFIX_CACHE = 8
+
+
+def memory_plan(profile: Profile, plan: precision_mod.Plan) -> precision_mod.MemoryEstimate | None:
+    """None when the config cannot be read: the strict loader then says what is wrong with the folder."""
+    import json
+
+    try:
+        cfg = json.loads((profile.llm / "config.json").read_text())
+        adapter = profile.adapter.stat().st_size if profile.adapter and profile.adapter.exists() else 0
+        return precision_mod.estimate(plan, cfg, [profile.feature_whisper, profile.asr_whisper], adapter)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:
@@ -68,6 +80,7 @@ class Engine:
         self.transcriber = transcriber
         self.notes = notes
         self.last_answer: Answer | None = None
+        self.memory_estimate: precision_mod.MemoryEstimate | None = None
         self._features: OrderedDict[tuple, torch.Tensor] = OrderedDict()
         self._prefixes: OrderedDict[tuple, object] = OrderedDict()
         self._lock = threading.Lock()
@@ -99,10 +112,19 @@ class Engine:
 
         plan = precision_mod.plan(device, precision)
         notes: list[str] = []
+        memory = memory_plan(profile, plan)
+        if memory is not None:
+            report(f"Memory needed: {memory.describe()}", 0.02)
+        if memory is not None and not memory.fits:
+            better = [p for p in precision_mod.fitting_precisions(plan.device)
+                      if memory_plan(profile, precision_mod.plan(device, p)).fits]
+            hint = f"try --precision {better[0]}" if better else "no precision fits: free memory or use a GPU"
+            raise EngineError(f"{profile.describe()} in {plan.describe()} needs {memory.describe()}; {hint}.")
         try:
             if profile.kind == "demo":
                 checkpoint(f"Reading the LLM from {profile.llm.name}", 0.1)
-                lm = LTUAS(load_llm(profile.llm, plan, notes, require_llama=False))
+                llm = load_llm(profile.llm, plan, notes, require_llama=False)
+                lm = LTUAS(quantize_int8_cpu(llm) if plan.merge_lora else llm)
                 tokenizer = ChatTokenizer(profile.llm)
                 encoder = None
             else:
@@ -130,7 +152,9 @@ class Engine:
                 "try a smaller precision (bf16) or another device."
             ) from exc
         checkpoint("Ready", 1.0)
-        return cls(profile, plan, lm, tokenizer, encoder, transcriber, notes)
+        engine = cls(profile, plan, lm, tokenizer, encoder, transcriber, notes)
+        engine.memory_estimate = memory
+        return engine
 
     def transcribe(self, audio: Audio) -> Transcript:
         if self.transcriber is None:

@@ -75,9 +75,12 @@ def load_llm(folder: Path, plan: Plan, notes: list[str], require_llama: bool) ->
         raise CheckpointError(f"{folder} holds a {cfg.get('model_type')!r} model; LTU-AS needs LLaMA (Vicuna-7B).")
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
+    kwargs = {}
+    if plan.quant == "nf4" or (plan.quant == "int8" and plan.device.type == "cuda"):
+        kwargs = {"quantization_config": _bnb_config(plan), "device_map": {"": str(plan.device)}}
     try:
         model, info = AutoModelForCausalLM.from_pretrained(
-            str(folder), dtype=plan.llm_dtype, output_loading_info=True, low_cpu_mem_usage=True
+            str(folder), dtype=plan.llm_dtype, output_loading_info=True, low_cpu_mem_usage=True, **kwargs
         )
     except (OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"The LLM in {folder} could not be loaded: {str(exc).splitlines()[0][:300]}") from exc
@@ -98,7 +101,36 @@ def load_llm(folder: Path, plan: Plan, notes: list[str], require_llama: bool) ->
     if unexpected:
         notes.append(f"Ignored {len(unexpected)} extra tensor(s) in the base folder (the adapter's copies are used): "
                      + ", ".join(unexpected[:3]) + (" ..." if len(unexpected) > 3 else ""))
-    return model.to(plan.device).eval()
+    return model.eval() if kwargs else model.to(plan.device).eval()
+
+
+def _bnb_config(plan: Plan):
+    from transformers import BitsAndBytesConfig
+
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as exc:
+        raise CheckpointError(f"{plan.quant} needs bitsandbytes: pip install bitsandbytes") from exc
+    if plan.quant == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=plan.llm_dtype,
+                              bnb_4bit_use_double_quant=False)
+
+
+def quantize_int8_cpu(llm: nn.Module) -> nn.Module:
+    """int8 weights, fp32 activations: a quarter of fp32's bytes per token on a memory-bound CPU decode.
+
+    One decoder layer at a time is widened to fp32 and quantized, so the peak stays near the bf16 size.
+    """
+    from torch.ao.quantization import quantize_dynamic
+
+    blocks = list(llm.model.layers) + [llm.lm_head] if hasattr(llm, "model") else [llm]
+    for block in blocks:
+        block.float()
+        quantize_dynamic(block, {nn.Linear}, dtype=torch.qint8, inplace=True)
+    if isinstance(llm.lm_head, nn.Linear):
+        llm.lm_head = quantize_dynamic(nn.Sequential(llm.lm_head), {nn.Linear}, dtype=torch.qint8)[0]
+    return llm.float()
 
 
 def attach_adapter(llm: nn.Module, adapter: AdapterWeights, plan: Plan, name: str, notes: list[str]) -> LTUAS:
@@ -115,24 +147,28 @@ def attach_adapter(llm: nn.Module, adapter: AdapterWeights, plan: Plan, name: st
     if adapter.lora:
         check_lora(adapter.lora, cfg.num_hidden_layers, cfg.num_attention_heads * head_dim,
                    cfg.num_key_value_heads * head_dim, cfg.hidden_size, name)
-        llm = _apply_lora(llm, adapter)
+        llm = _apply_lora(llm, adapter, merge=plan.merge_lora)
     elif not adapter.full_finetune:
         raise CheckpointError(f"Adapter {name} has no LoRA tensors and no LLM weights: it cannot drive the LLM.")
+    if plan.merge_lora:
+        llm = quantize_int8_cpu(llm)
     tltr = TLTR(adapter.width)
     tltr.load_state_dict(adapter.tltr, strict=True)
     proj = audio_projection(adapter.width, adapter.hidden)
     proj.load_state_dict(adapter.proj, strict=True)
-    tltr = to_dtype(tltr, plan.llm_dtype).to(plan.device).eval()
-    proj = proj.to(plan.device, plan.llm_dtype).eval()
+    audio_dtype = plan.audio_dtype or plan.llm_dtype
+    tltr = to_dtype(tltr, audio_dtype).to(plan.device).eval()
+    proj = proj.to(plan.device, audio_dtype).eval()
     return LTUAS(llm, tltr, proj)
 
 
-def _apply_lora(llm: nn.Module, adapter: AdapterWeights) -> nn.Module:
+def _apply_lora(llm: nn.Module, adapter: AdapterWeights, merge: bool) -> nn.Module:
     from peft import LoraConfig, get_peft_model
 
     config = LoraConfig(r=adapter.lora_rank, lora_alpha=LORA_ALPHA, target_modules=["q_proj", "v_proj"],
                         lora_dropout=0.0, bias="none")
-    wrapped = get_peft_model(llm, config).base_model.model
+    lora_model = get_peft_model(llm, config).base_model
+    wrapped = lora_model.model
     layer_of = re.compile(r"layers\.(\d+)\.self_attn\.([qv])_proj$")
     with torch.no_grad():
         for name, module in wrapped.named_modules():
@@ -141,7 +177,7 @@ def _apply_lora(llm: nn.Module, adapter: AdapterWeights) -> nn.Module:
                 i, p = int(m[1]), m[2]
                 for ab, part in (("A", module.lora_A["default"]), ("B", module.lora_B["default"])):
                     part.weight.copy_(adapter.lora[(i, p, ab)].to(part.weight.dtype))
-    return wrapped.eval()
+    return (lora_model.merge_and_unload() if merge else wrapped).eval()
 
 
 def _load_full_finetune(llm: nn.Module, weights: dict[str, Tensor], name: str) -> None:

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .flow_layout import FlowLayout
 from .session import Exchange
 from .waveform_view import clock
 
@@ -27,6 +28,8 @@ SUGGESTIONS = (
     "Describe the sounds you hear.",
     "What is the speaker saying?",
 )
+
+QUESTION_WIDTH = 420  # px: short questions sit on one line, long ones wrap at this width
 
 STATE_TEXT = {
     "queued": "Queued: the model is busy with an earlier request…",
@@ -69,14 +72,18 @@ class ExchangeWidget(QWidget):
         self.exchange_id = exchange.id
         self.question = _label(exchange.question, selectable=True)
         self.question.setAccessibleName("Question")
+        one_line = self.question.fontMetrics().horizontalAdvance(exchange.question) + 4
+        self.question.setMinimumWidth(min(one_line, QUESTION_WIDTH))
         q_bubble = QFrame()
         q_bubble.setObjectName("question")
         QVBoxLayout(q_bubble).addWidget(self.question)
         q_row = QHBoxLayout()
         q_row.addStretch(1)
-        q_row.addWidget(q_bubble, 4)
+        q_row.addWidget(q_bubble)
 
         self.note = _label(name="note")
+        self.note.setWordWrap(False)
+        self.note.setAlignment(Qt.AlignmentFlag.AlignRight)
         self.answer = _label(selectable=True)
         self.answer.setAccessibleName("Answer")
         self.status = _label(name="muted")
@@ -110,7 +117,7 @@ class ExchangeWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 4)
         layout.addLayout(q_row)
-        layout.addWidget(self.note, 0, Qt.AlignmentFlag.AlignRight)
+        layout.addWidget(self.note)
         layout.addLayout(a_row)
         self.refresh(exchange)
 
@@ -213,8 +220,7 @@ class ChatView(QWidget):
         self.stack.addWidget(self.none)
 
         self.suggestions = QWidget()
-        chips = QHBoxLayout(self.suggestions)
-        chips.setContentsMargins(0, 0, 0, 0)
+        chips = FlowLayout(self.suggestions)
         self.suggestion_buttons = []
         for text in SUGGESTIONS:
             b = QPushButton(text)
@@ -224,7 +230,6 @@ class ChatView(QWidget):
             b.clicked.connect(lambda _=False, t=text: self.askRequested.emit(t))
             chips.addWidget(b)
             self.suggestion_buttons.append(b)
-        chips.addStretch(1)
 
         self.input = QuestionEdit()
         self.input.setAccessibleName("Question")

@@ -40,6 +40,7 @@ class Controller(QObject):
     exchangeFinished = Signal(object)  # Exchange (done, stopped, failed or cancelled)
     modelLoaded = Signal(object)  # ModelInfo
     modelFailed = Signal(str)
+    fileFailed = Signal(str, str)  # path, message
 
     def __init__(
         self,
@@ -75,7 +76,7 @@ class Controller(QObject):
         w.unloaded.connect(self._unloaded)
         self.files = AudioFileThread()
         self.files.worker.decoded.connect(self._decoded)
-        self.files.worker.failed.connect(lambda path, msg: self.messages.show_message(msg))
+        self.files.worker.failed.connect(self._decode_failed)  # a method, so it runs on this (the UI) thread
 
         clip_list.clipSelected.connect(self.select)
         clip_list.filesDropped.connect(self.add_files)
@@ -118,6 +119,10 @@ class Controller(QObject):
         self.engine.worker.submit(TranscribeRequest(clip.id, clip.audio))
         self.clip_list.add_clip(clip.id, clip.name, clip.duration, clip.recorded)  # selects it
         self.clipAdded.emit(clip)
+
+    def _decode_failed(self, path: str, message: str) -> None:
+        self.messages.show_message(message)
+        self.fileFailed.emit(path, message)
 
     def select(self, clip_id: int | None) -> None:
         clip = self.clips.get(clip_id) if clip_id is not None else None
@@ -208,6 +213,7 @@ class Controller(QObject):
         if e is None:
             return
         e.state, e.error, e.answered_at = state, error, time.time()
+        e.answer = e.answer.strip()
         self.chat.refresh(e)
         self.exchangeFinished.emit(e)
 

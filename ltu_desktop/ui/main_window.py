@@ -106,9 +106,9 @@ class MainWindow(QMainWindow):
         self.main_split.setStretchFactor(1, 1)
         for s in (self.main_split, self.right_split, self.lower_split):
             s.setChildrenCollapsible(False)
-        self.main_split.setSizes([200, 1000])
+        self.main_split.setSizes([180, 1100])
         self.right_split.setSizes([150, 600])
-        self.lower_split.setSizes([380, 620])
+        self.lower_split.setSizes([350, 650])
 
         central = QWidget()
         layout = QVBoxLayout(central)

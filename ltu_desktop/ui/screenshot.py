@@ -26,7 +26,7 @@ class ScreenshotRun(QObject):
         c.clipAdded.connect(self._clip_added)
         c.transcriptReady.connect(lambda _clip: self._maybe_finish())
         c.exchangeFinished.connect(self._finished)
-        c.files.worker.failed.connect(lambda path, msg: self._give_up(f"{path}: {msg}"))
+        c.fileFailed.connect(self._file_failed)
 
     def start(self) -> None:
         if not self.clips:
@@ -44,6 +44,9 @@ class ScreenshotRun(QObject):
         if self.question:
             self.window.controller.ask(self.question)
         self.window.add_files(self.clips[1:])
+
+    def _file_failed(self, path: str, message: str) -> None:
+        self._give_up(message)
 
     def _finished(self, exchange) -> None:
         self._answered = True

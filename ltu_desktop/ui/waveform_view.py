@@ -140,6 +140,9 @@ class WaveformView(QWidget):
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawRoundedRect(window.adjusted(1, 1, -1, -1), 4, 4)
         self._paint_axis(p, plot, text)
+        if window.width() > 70:
+            p.setPen(accent)
+            p.drawText(window.adjusted(6, 3, -4, 0), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, "model hears")
         if self._playhead is not None:
             x = self._x(self._playhead)
             p.setPen(QPen(pal.color(QPalette.ColorRole.Text), 1.5))
@@ -189,7 +192,13 @@ class WaveformView(QWidget):
             x = self._x(t)
             p.drawLine(QPointF(x, plot.bottom() + 2), QPointF(x, plot.bottom() + 5))
             flags = Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignHCenter
-            p.drawText(QRectF(x - 30, plot.bottom() + 4, 60, 14), flags, clock(t).removesuffix(".0"))
+            box = QRectF(x - 30, plot.bottom() + 4, 60, 14)
+            box.moveLeft(max(0.0, min(box.left(), self.width() - box.width())))
+            if box.left() == 0.0:
+                flags = Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft
+            elif box.right() >= self.width():
+                flags = Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignRight
+            p.drawText(box, flags, clock(t).removesuffix(".0"))
             t += step
 
     # --- interaction -----------------------------------------------------------------------

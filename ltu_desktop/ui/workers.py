@@ -122,9 +122,14 @@ def describe_error(exc: BaseException) -> str:
             "and close other programs using the GPU."
         )
     text = str(exc).strip() or name
-    if name in ("EngineError", "CheckpointError", "Cancelled", "AudioError") or isinstance(exc, (OSError, ValueError)):
+    if _expected(exc) or isinstance(exc, (OSError, ValueError)):
         return text
     return f"{name}: {text}"
+
+
+def _expected(exc: BaseException) -> bool:
+    """Errors already worded for a person need no traceback on stderr."""
+    return any(c.__name__ in ("EngineError", "AudioError") for c in type(exc).__mro__)
 
 
 class EngineWorker(QObject):
@@ -213,7 +218,8 @@ class EngineWorker(QObject):
             try:
                 self._handle(request)
             except Exception as exc:  # a worker must survive anything a request throws
-                traceback.print_exc(file=sys.stderr)
+                if not _expected(exc):
+                    traceback.print_exc(file=sys.stderr)
                 self.failed.emit(request, describe_error(exc))
             finally:
                 self._current = None
