@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from collections.abc import Callable, Iterator
 
 import torch
@@ -111,6 +112,8 @@ class Engine:
             report(stage, fraction)
 
         plan = precision_mod.plan(device, precision)
+        if profile.feature_precision == "fp32" and plan.device.type == "cuda":
+            plan = replace(plan, feature_dtype=torch.float32)
         notes: list[str] = []
         memory = memory_plan(profile, plan)
         if memory is not None:

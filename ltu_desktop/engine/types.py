@@ -36,6 +36,9 @@ class Profile:
     adapter: Path | None = None
     kind: Literal["ltu-as", "demo"] = "ltu-as"
     label: str = ""
+    # How the adapter's training features were computed: "fp16" (new-GPU adapters) or "fp32" (old-GPU
+    # ones, cast to fp16 afterwards). It decides the Whisper encoder's dtype on a GPU.
+    feature_precision: Literal["fp16", "fp32"] = "fp16"
 
     def describe(self) -> str:
         return self.label or self.name
