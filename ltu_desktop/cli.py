@@ -29,7 +29,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--whisper", type=Path, help="Whisper checkpoint for audio features (large-v1.pt)")
     g.add_argument("--asr-whisper", type=Path, help="Whisper checkpoint for transcripts (large-v2.pt)")
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    g.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    g.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16", "int8", "nf4"])
     g.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -82,7 +82,7 @@ def load_engine(args: argparse.Namespace):
 
     progress = _progress_printer(args.quiet)
     profile = resolve_profile(args, progress)
-    if profile.kind == "demo" and not args.quiet:
+    if not args.quiet and (profile.kind == "demo" or profile.name == "tiny"):
         print(f"Model: {profile.describe()}", file=sys.stderr)
     engine = Engine.load(profile, device=args.device, precision=args.precision, progress=progress)
     for note in engine.notes:

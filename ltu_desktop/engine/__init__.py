@@ -1,0 +1,9 @@
+"""The LTU-AS engine: pure Python + torch, no Qt."""
+
+import logging
+import warnings
+
+# bitsandbytes' CPU backend asks a model hub for an optional kernel and logs a warning when it cannot
+# (no hub is ever reached here); its own fallback is what runs.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
