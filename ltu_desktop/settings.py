@@ -50,7 +50,7 @@ class ModelChoice:
         if self.kind == "demo":
             return "Demo profile"
         name = Path(self.adapter).name if self.adapter else Path(self.llm).name
-        return f"LTU-AS: {name}" if name else "LTU-AS (own files)"
+        return f"LTU-AS ({name})" if name else "LTU-AS (own files)"
 
     def missing(self) -> list[str]:
         """Paths that are required or given but do not exist, described for a person."""

@@ -1,0 +1,5 @@
+"""The saved history of clips and conversations (SQLite), its export, and the `history` command."""
+
+from .history import ClipRecord, Conversation, History, HistoryError, MessageRecord, TranscriptEdit
+
+__all__ = ["ClipRecord", "Conversation", "History", "HistoryError", "MessageRecord", "TranscriptEdit"]

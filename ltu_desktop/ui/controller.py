@@ -101,7 +101,6 @@ class Controller(QObject):
 
     def _loaded(self, info: ModelInfo) -> None:
         self.model = info
-        self._load = None
         self.model_status.set_model(info.label, info.device, info.precision, info.memory_mb)
         self.modelLoaded.emit(info)
 
@@ -275,6 +274,9 @@ class Controller(QObject):
 
     def _failed(self, request, message: str) -> None:
         if isinstance(request, LoadRequest):
+            if request is not self._load:
+                return  # replaced by a newer choice; that one reports
+            self._load = None
             if request.cancel.is_set():
                 self.model_status.set_model("No model loaded (loading cancelled)")
                 self.messages.show_message("Loading the model was cancelled.", "info")

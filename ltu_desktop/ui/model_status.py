@@ -55,8 +55,10 @@ class ModelStatus(QWidget):
             self.bar.setValue(int(max(0.0, min(1.0, fraction)) * 1000))
 
     def set_model(self, label: str, device: str = "", precision: str = "", memory_mb: float = 0.0) -> None:
+        """Show the label's short part (before a colon); the whole label is the tooltip."""
         self.set_loading(False)
-        self.model.setText(label)
+        self.model.setText(label.split(":")[0].strip())
+        self.model.setToolTip(f"{label}\nClick to choose another model (Ctrl+M)")
         parts = [p for p in (device, precision) if p]
         if memory_mb > 0:
             parts.append(f"{memory_mb / 1024:.1f} GB" if memory_mb >= 1024 else f"{memory_mb:.0f} MB")

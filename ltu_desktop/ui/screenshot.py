@@ -32,7 +32,6 @@ class ScreenshotRun(QObject):
         if not self.clips:
             self._give_up("--screenshot needs --clip FILE")
             return
-        self.window.load_model()
         self.window.add_files(self.clips[:1])
         QTimer.singleShot(int(self.timeout_s * 1000), lambda: self._give_up(f"no answer within {self.timeout_s:.0f} s"))
 

@@ -58,8 +58,10 @@ def make_window(qtbot, config_dir):
 
     windows = []
 
-    def make(loader=None, engine=None, autoload=True, settings=None, persist=False):
-        loader = loader or loader_for(engine or FakeEngine())
+    def make(loader=None, engine=None, autoload=True, settings=None, persist=False, real=False):
+        """`real=True` keeps the app's own loader (the real Engine.load)."""
+        if not real:
+            loader = loader or loader_for(engine or FakeEngine())
         window = MainWindow(settings or Settings(), loader=loader, persist=persist, autoload=autoload)
         qtbot.addWidget(window)
         window.show()
@@ -71,17 +73,28 @@ def make_window(qtbot, config_dir):
         w.close()
 
 
+def drag_enter_event(pos, mime):
+    """Qt 6.12 takes a QPointF here; earlier versions only a QPoint."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QDragEnterEvent
+
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    try:
+        return QDragEnterEvent(pos, *args)
+    except TypeError:
+        return QDragEnterEvent(pos.toPoint(), *args)
+
+
 def drop_files(widget, paths) -> bool:
     """Send a real drag-enter + drop with file URLs to `widget`; returns whether the drop was accepted."""
     from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtGui import QDropEvent
     from PySide6.QtWidgets import QApplication
 
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
     pos = QPointF(widget.rect().center())
-    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                            Qt.KeyboardModifier.NoModifier)
+    enter = drag_enter_event(pos, mime)
     QApplication.sendEvent(widget, enter)
     if not enter.isAccepted():
         return False

@@ -119,7 +119,7 @@ def best_correlation(recorded: np.ndarray, played: np.ndarray) -> float:
     return float(abs(np.corrcoef(piece, played)[0, 1]))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def pulse(tmp_path_factory):
     missing = missing_tools()
     if missing:

@@ -71,3 +71,12 @@ def test_the_engine_worker_frees_its_thread_on_close(qtbot):
     qtbot.waitUntil(lambda: thread.worker._engine is not None, timeout=5000)
     assert thread.close(5000)
     assert thread.worker._engine is None and not thread.thread.isRunning()
+
+
+def test_the_binding_check_names_the_fix_and_costs_nothing(qapp):
+    from ltu_desktop.ui.app import binding_problem
+
+    before = sys.getrefcount(True)
+    problem = binding_problem()
+    assert sys.getrefcount(True) >= before
+    assert problem is None or "PySide6-Essentials<6.12" in problem

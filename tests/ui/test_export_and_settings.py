@@ -111,8 +111,8 @@ def test_choosing_a_model_loads_it_in_the_worker_and_is_remembered(make_window, 
     loader = loader_for(FakeEngine(label="LTU-AS (a.bin)"))
     window = make_window(loader=loader, persist=True)
     qtbot.waitUntil(lambda: window.controller.model is not None, timeout=5000)
-    window.model_action.trigger()
-    qtbot.waitUntil(lambda: len(loader.requests) == 2 and window.controller.model is not None, timeout=5000)
+    with qtbot.waitSignal(window.controller.modelLoaded, timeout=5000):
+        window.model_action.trigger()
     assert loader.requests[-1].choice == choice
     assert window.model_status.model.text() == "LTU-AS (a.bin)"
     assert load_settings().model == choice

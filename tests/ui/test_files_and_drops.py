@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import drop_files, wait_clips, write_tone
+from conftest import drag_enter_event, drop_files, wait_clips, write_tone
 from PySide6.QtWidgets import QFileDialog
 
 
@@ -27,14 +27,13 @@ def test_dropping_on_any_part_of_the_window_works(make_window, qtbot, tone_file)
 
 
 def test_a_drop_without_files_is_refused(make_window):
-    from PySide6.QtCore import QMimeData, QPointF, Qt
-    from PySide6.QtGui import QDragEnterEvent
+    from PySide6.QtCore import QMimeData, QPointF
     from PySide6.QtWidgets import QApplication
 
     window = make_window()
     mime = QMimeData()
     mime.setText("just text")
-    enter = QDragEnterEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = drag_enter_event(QPointF(5, 5), mime)
     QApplication.sendEvent(window.clip_list.viewport(), enter)
     assert not enter.isAccepted()
 
@@ -88,3 +87,12 @@ def test_removing_a_clip_drops_its_chat(make_window, qtbot, tone_file, long_file
     window.remove_action.trigger()
     assert first.id not in window.controller.clips and window.clip_list.count() == 1
     assert window.controller.current is not None and window.controller.current.name == "long.flac"
+
+
+def test_a_file_dropped_on_the_question_box_becomes_a_clip_not_text(make_window, qtbot, tone_file):
+    window = make_window()
+    window.add_files([tone_file])
+    wait_clips(qtbot, window, 1)
+    assert drop_files(window.chat.input.viewport(), [tone_file])
+    assert len(wait_clips(qtbot, window, 2)) == 2
+    assert window.chat.input.toPlainText() == ""

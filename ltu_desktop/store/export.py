@@ -1,0 +1,141 @@
+"""Export stored conversations: Markdown to read, JSON to process.
+
+The JSON is a flat list of messages in OpenASQA form (audio_id, instruction, input, pred; no `output`), so an
+export can be fed back to `ltu-desktop batch --input` to re-ask the same questions with another model or settings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Literal
+
+from .history import Conversation, History, MessageRecord
+
+Format = Literal["md", "json"]
+
+
+def _iso(t: float | None) -> str | None:
+    return datetime.fromtimestamp(t).astimezone().isoformat(timespec="seconds") if t else None
+
+
+def message_record(conversation: Conversation, m: MessageRecord) -> dict:
+    """Everything known about one message; the OpenASQA keys come first."""
+    clip = conversation.clip
+    row: dict = {"audio_id": clip.path, "instruction": m.question}
+    if m.transcript_used is not None:
+        row["input"] = m.transcript_used
+    row |= {
+        "pred": m.answer,
+        "status": m.status,
+        "error": m.error,
+        "window_s": list(m.window) if m.window else None,
+        "model": m.profile,
+        "device": m.device,
+        "precision": m.precision,
+        "settings": m.settings,
+        "stats": m.stats,
+        "first_token_s": m.first_token_s,
+        "tokens_per_s": m.tokens_per_s,
+        "token_count": m.token_count,
+        "asked_at": _iso(m.created_at),
+        "updated_at": _iso(m.updated_at),
+        "message_id": m.id,
+        "conversation_id": conversation.id,
+        "conversation_title": conversation.title,
+        "clip": {"id": clip.id, "path": clip.path, "content_hash": clip.content_hash,
+                 "duration_s": round(clip.duration, 3), "recording": clip.is_recording,
+                 "file_exists": clip.file_exists},
+    }
+    return row
+
+
+def to_json(conversations: Sequence[Conversation]) -> str:
+    return json.dumps([message_record(c, m) for c in conversations for m in c.messages], indent=1,
+                      ensure_ascii=False)
+
+
+def _quote(text: str) -> str:
+    return "\n".join("> " + line if line else ">" for line in (text or "").splitlines() or [""])
+
+
+def _settings_line(settings: dict) -> str:
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in settings.items() if v is not None)
+
+
+def _when(t: float | None) -> str:
+    return datetime.fromtimestamp(t).strftime("%Y-%m-%d %H:%M") if t else "?"
+
+
+def _message_md(i: int, m: MessageRecord) -> list[str]:
+    status = "" if m.status == "complete" else f" ({m.status})"
+    head = m.question.strip().splitlines()[0] if m.question.strip() else "(empty question)"
+    head = head if len(head) <= 80 else head[:79] + "…"
+    lines = [f"### {i}. {head}", ""]
+    if head != m.question.strip():
+        lines += ["**Question**", "", _quote(m.question), ""]
+    lines += [f"**Answer**{status}", "", _quote(m.answer) if m.answer else "_(no answer)_", ""]
+    if m.error:
+        lines += [f"- Error: {m.error}"]
+    run = " · ".join(x for x in (m.profile, m.device, m.precision) if x)
+    if run:
+        lines += [f"- Model: {run}"]
+    if m.window:
+        lines += [f"- Window: {m.window[0]:.1f}–{m.window[1]:.1f} s"]
+    if m.settings:
+        lines += [f"- Settings: {_settings_line(m.settings)}"]
+    speed = [f"first token {m.first_token_s:.2f} s" if m.first_token_s is not None else "",
+             f"{m.tokens_per_s:.1f} tokens/s" if m.tokens_per_s else "",
+             f"{m.token_count} tokens" if m.token_count is not None else ""]
+    if any(speed):
+        lines += [f"- Speed: {', '.join(s for s in speed if s)}"]
+    lines += [f"- Asked: {_when(m.created_at)}"]
+    if m.transcript_used:
+        lines += ["- Transcript used:", "", _quote(m.transcript_used)]
+    elif m.transcript_used is not None:
+        lines += ["- Transcript used: _(none)_"]
+    return lines + [""]
+
+
+def to_markdown(conversations: Sequence[Conversation]) -> str:
+    lines = [f"# ltu-desktop conversations (exported {_when(datetime.now().timestamp())})", ""]
+    for c in conversations:
+        clip = c.clip
+        title = f": {c.title}" if c.title else ""
+        notes = ", recorded in the app" if clip.is_recording else ""
+        notes += "" if clip.file_exists else ", file no longer there"
+        lines += [f"## {clip.name} — conversation {c.id}{title}", "",
+                  f"Clip `{clip.path}` ({clip.duration:.1f} s{notes}), started {_when(c.created_at)}.", ""]
+        for i, m in enumerate(c.messages, 1):
+            lines += _message_md(i, m)
+        if not c.messages:
+            lines += ["_(no messages)_", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def format_for(path: str | os.PathLike, fmt: Format | None = None) -> Format:
+    return fmt or ("json" if Path(path).suffix.lower() == ".json" else "md")
+
+
+def export(history: History, path: str | os.PathLike, fmt: Format | None = None,
+           conversation_ids: Sequence[int] | None = None) -> int:
+    """Writes the given conversations (None: all) atomically; returns how many messages were written.
+    `fmt` defaults from the suffix: .json is JSON, anything else Markdown."""
+    conversations = history.conversations(ids=conversation_ids) if conversation_ids is not None \
+        else history.conversations()
+    text = to_json(conversations) if format_for(path, fmt) == "json" else to_markdown(conversations)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return sum(len(c.messages) for c in conversations)

@@ -1,0 +1,128 @@
+"""Export to Markdown and JSON, and the JSON back in as `batch --input`; the `history` command."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ltu_desktop.store.export import export, to_markdown
+from ltu_desktop.store.history import History
+
+SETTINGS = {"temperature": 0.1, "top_p": 0.95, "top_k": 500, "max_new_tokens": 500, "mode": "joint"}
+STATS = {"first_token_s": 0.42, "new_tokens": 12, "tokens_per_s": 10.5, "device": "cpu", "precision": "fp32"}
+
+
+@pytest.fixture
+def filled(tmp_path):
+    """Two clips: a finished and a stopped answer in one conversation, a failed one in another."""
+    sf.write(str(tmp_path / "dog.wav"), np.zeros(16000 * 3, np.float32), 16000)
+    sf.write(str(tmp_path / "rain.wav"), np.zeros(16000 * 2, np.float32), 16000)
+    with History(tmp_path / "data") as h:
+        dog = h.new_conversation(h.add_clip(tmp_path / "dog.wav", "hdog", 3.0), "the dog")
+        m = h.ask(dog, "What animal is it?", "woof woof", (0.0, 3.0), "demo", "cpu", "fp32", SETTINGS)
+        h.finish(m, "A dog barking.\nTwice.", "complete", STATS)
+        m = h.ask(dog, "Is it happy?", "woof woof", (0.0, 3.0), "demo", "cpu", "fp32", SETTINGS)
+        h.finish(m, "Probably", "stopped", STATS)
+        rain = h.new_conversation(h.add_clip(tmp_path / "rain.wav", "hrain", 2.0))
+        m = h.ask(rain, "Where is this?", None, None, "ltu-as-13b", "cuda", "nf4", SETTINGS)
+        h.finish(m, "", "failed", None, "CUDA out of memory")
+        yield h, dog, rain
+
+
+def test_json_export_round_trip(filled, tmp_path):
+    h, dog, rain = filled
+    assert export(h, tmp_path / "all.json") == 3
+    rows = json.loads((tmp_path / "all.json").read_text())
+    assert isinstance(rows, list) and all(isinstance(r, dict) for r in rows)
+    assert [(r["instruction"], r["pred"], r["status"]) for r in rows] == [
+        ("What animal is it?", "A dog barking.\nTwice.", "complete"), ("Is it happy?", "Probably", "stopped"),
+        ("Where is this?", "", "failed")]
+    first = rows[0]
+    assert first["audio_id"] == str((tmp_path / "dog.wav").resolve()) and first["input"] == "woof woof"
+    assert (first["model"], first["settings"], first["window_s"], first["token_count"]) == (
+        "demo", SETTINGS, [0.0, 3.0], 12)
+    assert first["stats"] == STATS and first["conversation_id"] == dog and first["clip"]["content_hash"] == "hdog"
+    assert "input" not in rows[2] and rows[2]["error"] == "CUDA out of memory"
+    assert all("output" not in r for r in rows)
+    export(h, tmp_path / "dog.txt", "json", [dog])
+    assert [r["conversation_id"] for r in json.loads((tmp_path / "dog.txt").read_text())] == [dog, dog]
+    with pytest.raises(KeyError):
+        export(h, tmp_path / "none.json", conversation_ids=[999])
+
+
+def test_json_export_is_a_batch_input(filled, tmp_path):
+    from ltu_desktop.batch import run_batch
+
+    h, dog, _ = filled
+    export(h, tmp_path / "items.json", conversation_ids=[dog])
+
+    class Engine:  # stands in for the model: answers with the question and the transcript it was given
+        def prepare(self, audio, window, transcript=None):
+            return transcript
+
+        def answer(self, clip, question, transcript=None, settings=None):
+            stats = SimpleNamespace(to_dict=lambda: {})
+            self.last_answer = SimpleNamespace(text=f"{question} / {clip.text}", token_ids=[1], stats=stats,
+                                               transcript_used=transcript)
+            yield self.last_answer.text
+
+    assert run_batch(Engine(), tmp_path / "items.json", tmp_path / "out.json", None, quiet=True) == 0
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert [r["pred"] for r in out] == ["What animal is it? / woof woof", "Is it happy? / woof woof"]
+
+
+def test_markdown_export_reads_well(filled, tmp_path):
+    h, dog, rain = filled
+    export(h, tmp_path / "all.md")
+    text = (tmp_path / "all.md").read_text()
+    for part in ("## dog.wav — conversation", ": the dog", "> A dog barking.\n> Twice.", "**Answer** (stopped)",
+                 "- Model: demo · cpu · fp32", "temperature 0.1", "first token 0.42 s, 10.5 tokens/s, 12 tokens",
+                 "- Window: 0.0–3.0 s", "> woof woof", "## rain.wav", "**Answer** (failed)",
+                 "- Error: CUDA out of memory", "- Model: ltu-as-13b · cuda · nf4"):
+        assert part in text, part
+    (tmp_path / "rain.wav").unlink()
+    assert "file no longer there" in to_markdown([h.conversation(rain)])
+
+
+def _main(argv: list[str]) -> int:
+    from ltu_desktop.cli import main
+
+    return main(argv)
+
+
+def test_history_command(filled, tmp_path, monkeypatch, capsys):
+    h, dog, rain = filled
+    monkeypatch.setenv("LTU_DESKTOP_DATA", str(h.folder))
+    assert _main(["history", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "dog.wav" in out and f"conversation {dog}  2 message(s)" in out and "the dog" in out
+    assert _main(["history", "show", str(rain)]) == 0
+    assert "Where is this?" in capsys.readouterr().out
+    assert _main(["history", "export", "--conversation", str(dog), str(rain), "-o", str(tmp_path / "x.json")]) == 0
+    assert len(json.loads((tmp_path / "x.json").read_text())) == 3
+    assert "3 message(s) written" in capsys.readouterr().err
+    assert _main(["history", "export", "--all", "--format", "md", "-o", str(tmp_path / "x.out")]) == 0
+    assert (tmp_path / "x.out").read_text().startswith("# ltu-desktop conversations")
+    assert _main(["history", "show", "999"]) == 1
+    assert "no conversation 999" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        _main(["history", "export", "-o", str(tmp_path / "y.json")])  # neither --conversation nor --all
+
+
+def test_history_command_parser_stands_alone(tmp_path, monkeypatch, capsys):
+    """The hook the main CLI calls, on a bare parser; an empty history says so."""
+    import argparse
+
+    from ltu_desktop.store.cli import add_history_parser
+
+    parser = argparse.ArgumentParser()
+    add_history_parser(parser.add_subparsers(dest="command"))
+    monkeypatch.setenv("LTU_DESKTOP_DATA", str(tmp_path / "empty"))
+    args = parser.parse_args(["history", "list"])
+    assert args.func(args) == 0 and "No history yet" in capsys.readouterr().out
+    assert Path(tmp_path / "empty" / "history.sqlite3").exists()
