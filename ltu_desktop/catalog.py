@@ -29,7 +29,8 @@ except ModuleNotFoundError:  # Python 3.10
 
 import platformdirs
 
-from .download import DownloadCancelled, DownloadError, Meter, Progress, extract_zip, fetch, human_size, sha256_file
+from .download import (DownloadCancelled, DownloadError, Fetched, Meter, Progress, extract_zip, fetch, human_size,
+                       sha256_file)
 
 APP = "ltu-desktop"
 CATALOG_ENV = "LTU_DESKTOP_CATALOG"
@@ -279,8 +280,11 @@ class Models:
         stage = (lambda what: (lambda p: progress(f"{what} {entry.path}", p))) if progress else (lambda what: None)
         dest = self._download_path(entry)
         if entry.kind == "llm-zip":
-            got = fetch(entry.urls, dest, sha256=entry.sha256, approx_size=entry.approx_size,
-                        progress=stage("downloading"), cancel=cancel, **fetch_options)
+            if dest.is_file():  # whole and verified (fetch moves it in only then); its extraction was interrupted
+                got = Fetched(dest, dest.stat().st_size, "")
+            else:
+                got = fetch(entry.urls, dest, sha256=entry.sha256, approx_size=entry.approx_size,
+                            progress=stage("downloading"), cancel=cancel, **fetch_options)
             try:
                 manifest = extract_zip(got.path, target, progress=stage("extracting"), cancel=cancel,
                                        expected=record.get("manifest"))
@@ -300,6 +304,10 @@ class Models:
         self._update_records(lambda d: d["files"].__setitem__(entry.name, new))
         return target
 
+    def download_profile(self, name: str, **options) -> list[Path]:
+        """Every missing file of a profile, one after the other (options as for `download`)."""
+        return [self.download(n, **options) for n in self.profile_spec(name).files()]
+
     def verify(self, name: str | None = None, *, progress: StageProgress | None = None,
                cancel: threading.Event | None = None) -> list[VerifyResult]:
         """Compare present files with the published checksum or the one recorded at their first download."""
@@ -310,32 +318,27 @@ class Models:
 
     def _verify_one(self, e: Entry, rec: dict | None, progress: StageProgress | None,
                     cancel: threading.Event | None) -> VerifyResult:
-        path = self.path_of(e)
+        path, rec = self.path_of(e), rec or {}
         if not self.present(e):
             return VerifyResult(e.name, None, "not downloaded" if not e.own else f"missing: {path}")
-        if not e.sha256 and not rec:
+        want = rec.get("manifest") if e.is_folder else e.sha256 or rec.get("sha256")
+        if not want:
             return VerifyResult(e.name, None, "present, but no checksum on record (not downloaded by ltu-desktop)")
         report = (lambda p: progress(f"checking {e.path}", p)) if progress else None
         if e.is_folder:
-            expected = (rec or {}).get("manifest", {})
-            actual = _manifest(path, report, cancel, only=expected)
-            bad = sorted(k for k in expected if actual.get(k) != expected[k])
+            actual = _manifest(path, report, cancel, only=want)
+            bad = sorted(k for k in want if actual.get(k) != want[k])
             if bad:
                 return VerifyResult(e.name, False, f"changed or missing since it was recorded: {', '.join(bad)}")
-            return VerifyResult(e.name, True, f"{len(expected)} files match the record")
+            return VerifyResult(e.name, True, f"{len(want)} files match the record")
         size = path.stat().st_size
-        if rec and rec.get("size") not in (None, size):
-            return VerifyResult(e.name, False, f"size {size} differs from the recorded {rec['size']}: changed or damaged")
+        if rec.get("size") not in (None, size):
+            return VerifyResult(e.name, False, f"size {size} differs from the recorded {rec['size']}: "
+                                               f"changed or damaged")
         meter = Meter(report, 0, size)
-        seen = [0]
-
-        def count(n: int) -> None:
-            seen[0] += n
-            meter(seen[0])
-
-        digest = sha256_file(path, cancel, count).hexdigest()
-        meter(seen[0], final=True)
-        want, source = (e.sha256, "published") if e.sha256 else (rec["sha256"], "recorded")
+        digest = sha256_file(path, cancel, meter.add).hexdigest()
+        meter(meter.done, final=True)
+        source = "published" if e.sha256 else "recorded"
         if digest != want:
             return VerifyResult(e.name, False, f"SHA-256 differs from the {source} one: changed or damaged; "
                                                f"remove it and download again")
@@ -436,26 +439,33 @@ def _manifest(folder: Path, progress: Callable[[Progress], None] | None = None,
     """{relative path: [size, sha256]} of the files in a folder (or of those named in `only`)."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.name != RECORDS)
     files = [p for p in files if only is None or p.relative_to(folder).as_posix() in only]
-    meter, seen = Meter(progress, 0, sum(p.stat().st_size for p in files)), [0]
-
-    def count(n: int) -> None:
-        seen[0] += n
-        meter(seen[0])
-
-    out = {}
-    for p in files:
-        out[p.relative_to(folder).as_posix()] = [p.stat().st_size, sha256_file(p, cancel, count).hexdigest()]
-    meter(seen[0], final=True)
+    meter = Meter(progress, 0, sum(p.stat().st_size for p in files))
+    out = {p.relative_to(folder).as_posix(): [p.stat().st_size, sha256_file(p, cancel, meter.add).hexdigest()]
+           for p in files}
+    meter(meter.done, final=True)
     return out
 
 
-def _progress_line(stage: str, p: Progress) -> None:
-    """One line on stderr, rewritten in place."""
-    pct = f"{p.done / p.total * 100:5.1f}% " if p.total else ""
-    of = f"/{human_size(p.total)}" if p.total else ""
-    left = f", {_duration(p.seconds_left)} left" if p.seconds_left is not None and p.done != p.total else ""
-    print(f"\r{stage}: {pct}{human_size(p.done)}{of} at {human_size(p.rate)}/s{left}\033[K", end="",
-          file=sys.stderr, flush=True)
+class _StatusLine:
+    """Progress on stderr as one line rewritten in place; `say` clears it before a normal message."""
+
+    def __init__(self) -> None:
+        self.open = False
+
+    def __call__(self, stage: str, p: Progress) -> None:
+        pct = f"{p.done / p.total * 100:5.1f}% " if p.total else ""
+        of = f"/{human_size(p.total)}" if p.total else ""
+        left = f", {_duration(p.seconds_left)} left" if p.seconds_left is not None and p.done != p.total else ""
+        print(f"\r{stage}: {pct}{human_size(p.done)}{of} at {human_size(p.rate)}/s{left}\033[K", end="",
+              file=sys.stderr, flush=True)
+        self.open = True
+
+    def say(self, message: str = "") -> None:
+        if self.open:
+            print("\r\033[K", end="", file=sys.stderr)
+            self.open = False
+        if message:
+            print(message, file=sys.stderr)
 
 
 def _duration(s: float) -> str:
@@ -489,16 +499,17 @@ def add_models_parser(subparsers, validate: Validator | None = None) -> argparse
 
 
 def run_models(args: argparse.Namespace) -> int:
+    line = _StatusLine()
     try:
         models = Models(args.dir)
         command = args.models_command or "list"
         if command == "list":
             return _list(models)
         if command == "download":
-            return _download(models, args.names, args.force)
+            return _download(models, args.names, args.force, line)
         if command == "verify":
-            results = models.verify(args.name, progress=_progress_line)
-            print("\r\033[K", end="", file=sys.stderr)
+            results = models.verify(args.name, progress=line)
+            line.say()
             for res in results:
                 print(f"{res.name:34} {'ok' if res.ok else 'FAILED' if res.ok is False else '-':6} {res.message}")
             return 1 if any(res.ok is False for res in results) else 0
@@ -507,11 +518,11 @@ def run_models(args: argparse.Namespace) -> int:
             print(f"Removed {args.name}.")
             return 0
         entry = models.add(args.path, args.kind, name=args.name, features=args.features,
-                           validate=getattr(args, "models_validate", None), progress=_progress_line)
-        print(f"\r\033[KRegistered {entry.name} ({entry.kind}) at {entry.path}.", file=sys.stderr)
+                           validate=getattr(args, "models_validate", None), progress=line)
+        line.say(f"Registered {entry.name} ({entry.kind}) at {entry.path}.")
         return 0
     except (CatalogError, DownloadError) as exc:
-        print(f"\r\033[Kerror: {exc}", file=sys.stderr)
+        line.say(f"error: {exc}")
         return 1
 
 
@@ -535,7 +546,7 @@ def _list(models: Models) -> int:
     return 0
 
 
-def _download(models: Models, names: list[str], force: bool) -> int:
+def _download(models: Models, names: list[str], force: bool, line: _StatusLine) -> int:
     wanted: list[str] = []
     for name in names:
         if name in models.catalog.profiles:
@@ -547,9 +558,9 @@ def _download(models: Models, names: list[str], force: bool) -> int:
             wanted.append(models.entry(name).name)
     for name in dict.fromkeys(wanted):
         try:
-            path = models.download(name, progress=_progress_line, force=force)
+            path = models.download(name, progress=line, force=force)
         except KeyboardInterrupt:
-            print("\nInterrupted; run the same command again to resume.", file=sys.stderr)
+            line.say("Interrupted; run the same command again to resume.")
             return 130
-        print(f"\r\033[K{name}: {path}", file=sys.stderr)
+        line.say(f"{name}: {path}")
     return 0

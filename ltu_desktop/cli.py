@@ -200,18 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _models_hook(sub) -> None:
-    try:
-        from .catalog import add_models_parser
-    except ImportError:
-        return
-    add_models_parser(sub)
+    from .catalog import add_models_parser
+    from .engine.checkpoints import validate_file
+
+    add_models_parser(sub, validate=validate_file)
 
 
 def _history_hook(sub) -> None:
-    try:
-        from .store.cli import add_history_parser
-    except ImportError:
-        return
+    from .store.cli import add_history_parser
+
     add_history_parser(sub)
 
 

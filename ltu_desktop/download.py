@@ -111,6 +111,11 @@ class Meter:
     def __init__(self, fn: ProgressFn | None, start: int, total: int | None, interval: float = 0.2):
         self.fn, self.start, self.total, self.interval = fn, start, total, interval
         self.t0 = self.last = time.monotonic()
+        self.done = start
+
+    def add(self, n: int) -> None:
+        self.done += n
+        self(self.done)
 
     def __call__(self, done: int, final: bool = False) -> None:
         now = time.monotonic()
@@ -200,7 +205,7 @@ def _fetch_one(url: str, dest: Path, part: Path, *, sha256: str | None, size: in
             failures += 1
             if failures > retries:
                 raise _Failed(f"{exc} Run the download again to resume from there.") from None
-            time.sleep(retry_wait * failures)
+            (cancel or threading.Event()).wait(retry_wait * failures)
             meta = _read_meta(part)
             continue
         if result is None:  # the server's copy changed or the .part is unusable: start over
@@ -230,10 +235,12 @@ def _attempt(url: str, part: Path, offset: int, meta: dict, *, size: int | None,
              progress: ProgressFn | None, cancel: threading.Event | None, timeout: float,
              chunk: int) -> tuple[int, str] | None:
     """One request: returns (total bytes, sha256) when the file is whole, None to restart from zero."""
+    have = offset  # bytes the .part already holds on disk, overwritten in place on a restart
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
-        validator = meta.get("etag") or meta.get("last_modified")
+        etag = meta.get("etag") or ""
+        validator = etag if etag and not etag.startswith("W/") else meta.get("last_modified")  # If-Range: strong
         if validator:
             headers["If-Range"] = validator
     host = urllib.request.urlparse(url).hostname or url
@@ -270,7 +277,7 @@ def _attempt(url: str, part: Path, offset: int, meta: dict, *, size: int | None,
                                 f"{size} were expected (recorded earlier); it has changed or is not the same file.")
         expect = total if total is not None else size or approx_size
         if expect is not None:
-            check_free_space(part.parent, expect - offset, part.name.removesuffix(".part"))
+            check_free_space(part.parent, expect - have, part.name.removesuffix(".part"))
         _meta_path(part).write_text(json.dumps({"url": url, "total": total, "etag": resp.headers.get("ETag"),
                                                 "last_modified": resp.headers.get("Last-Modified")}))
         meter = Meter(progress, offset, total)
@@ -293,8 +300,9 @@ def _attempt(url: str, part: Path, offset: int, meta: dict, *, size: int | None,
                     f.write(block)
                 except OSError as exc:
                     full = exc.errno == errno.ENOSPC
-                    raise DownloadError(f"{'The disk is full' if full else f'Could not write {part}: {exc.strerror}'};"
-                                        f" {part.name} is kept: fix this and run the download again to resume.") from None
+                    problem = "The disk is full" if full else f"Could not write {part}: {exc.strerror}"
+                    raise DownloadError(f"{problem}; {part.name} is kept: fix this and run the download again to "
+                                        f"resume.") from None
                 digest.update(block)
                 done += len(block)
                 meter(done)
@@ -338,7 +346,7 @@ def extract_zip(archive: Path, target: Path, *, progress: ProgressFn | None = No
             rel = _member_path(info.filename)
             if stat.S_ISLNK(info.external_attr >> 16):
                 raise DownloadError(f"Refused the archive: member {info.filename!r} is a symbolic link.")
-            if rel is not None and not info.is_dir():
+            if rel is not None and not info.is_dir() and rel.parts[0] != "__MACOSX":  # Finder's metadata
                 plan.append((info, rel))
         tops = {rel.parts[0] for _, rel in plan}
         strip = len(tops) == 1 and all(len(rel.parts) > 1 for _, rel in plan)
@@ -368,16 +376,18 @@ def extract_zip(archive: Path, target: Path, *, progress: ProgressFn | None = No
                 manifest[rel.as_posix()] = [info.file_size, h.hexdigest()]
             meter(done, final=True)
             if expected is not None and manifest != expected:
-                changed = sorted(set(manifest) ^ set(expected) | {k for k in manifest if manifest[k] != expected.get(k)})
+                changed = sorted(set(expected) ^ set(manifest)
+                                 | {k for k, v in manifest.items() if v != expected.get(k)})
                 raise DownloadError(f"{archive.name} differs from the first download ({', '.join(changed[:3])}); it "
                                     f"was not installed. The server's copy has changed or the download is corrupted.")
             _swap_in(tmp, target)
         except zipfile.BadZipFile as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             raise DownloadError(f"{archive.name} is damaged ({exc}); delete it and download again.") from None
-        except FileExistsError as exc:
+        except OSError as exc:  # a full disk, or members that clash (a file twice, or a file and a folder)
             shutil.rmtree(tmp, ignore_errors=True)
-            raise DownloadError(f"Refused the archive: it holds {Path(exc.filename).name!r} twice.") from None
+            raise DownloadError(f"Could not extract {archive.name}: {exc.strerror or exc} ({exc.filename}); "
+                                f"nothing was installed.") from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

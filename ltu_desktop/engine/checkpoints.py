@@ -221,3 +221,22 @@ def check_llm_folder(folder: Path) -> dict:
     if not weights:
         raise CheckpointError(f"{folder} holds no weights (*.safetensors or *.bin).")
     return cfg
+
+
+def validate_file(path: Path, kind: str) -> None:
+    """Structure checks for a file the person adds, without loading a 13 GB LLM: raises CheckpointError."""
+    path = Path(path)
+    if kind == "llm":
+        cfg = check_llm_folder(path)
+        if cfg.get("model_type") != "llama":
+            raise CheckpointError(f"{path} holds a {cfg.get('model_type')!r} model; LTU-AS needs LLaMA (Vicuna-7B).")
+        if not (path / "tokenizer.model").is_file():
+            raise CheckpointError(f"{path} has no tokenizer.model (LLaMA's sentencepiece model).")
+    elif kind in ("adapter", "full-finetune"):
+        weights = read_adapter(path)
+        if kind == "full-finetune" and not weights.full_finetune:
+            raise CheckpointError(f"{path.name} holds no LLM weights: it is an adapter, not a full fine-tune.")
+    elif kind == "whisper":
+        read_whisper(path, encoder_only=False)
+    else:
+        raise CheckpointError(f"Unknown kind {kind!r}: use llm, adapter, full-finetune or whisper.")
