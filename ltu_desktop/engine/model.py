@@ -121,15 +121,16 @@ def quantize_int8_cpu(llm: nn.Module) -> nn.Module:
     """int8 weights, fp32 activations: a quarter of fp32's bytes per token on a memory-bound CPU decode.
 
     One decoder layer at a time is widened to fp32 and quantized, so the peak stays near the bf16 size.
+    Scales are per output channel: per-tensor scales visibly broke a 135M model's answers.
     """
-    from torch.ao.quantization import quantize_dynamic
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-    blocks = list(llm.model.layers) + [llm.lm_head] if hasattr(llm, "model") else [llm]
-    for block in blocks:
+    spec = {nn.Linear: per_channel_dynamic_qconfig}
+    for block in llm.model.layers:
         block.float()
-        quantize_dynamic(block, {nn.Linear}, dtype=torch.qint8, inplace=True)
+        quantize_dynamic(block, spec, dtype=torch.qint8, inplace=True)
     if isinstance(llm.lm_head, nn.Linear):
-        llm.lm_head = quantize_dynamic(nn.Sequential(llm.lm_head), {nn.Linear}, dtype=torch.qint8)[0]
+        llm.lm_head = quantize_dynamic(nn.Sequential(llm.lm_head.float()), spec, dtype=torch.qint8)[0]
     return llm.float()
 
 
