@@ -212,9 +212,16 @@ def _history_hook(sub) -> None:
     add_history_parser(sub)
 
 
+def _is_gui(argv: list[str]) -> bool:
+    """No subcommand means the app: `ltu-desktop`, `ltu-desktop clip.wav`, `ltu-desktop --theme dark`."""
+    if not argv or argv[0] == "gui":
+        return True
+    return Path(argv[0]).is_file() or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] == "gui" or argv[0].startswith("--screenshot"):
+    if _is_gui(argv):
         return cmd_gui(argparse.Namespace(), argv[1:] if argv and argv[0] == "gui" else argv)
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -110,7 +110,9 @@ class Settings:
             s.splitters = {str(k): v for k, v in data["splitters"].items() if isinstance(v, str)}
         if isinstance(data.get("generation"), dict):
             s.generation = {
-                str(k): v for k, v in data["generation"].items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+                str(k): v
+                for k, v in data["generation"].items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
             }
         return s
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 
@@ -68,7 +69,8 @@ def run_gui(argv: list[str] | None = None) -> int:
         from .screenshot import ScreenshotRun
 
         window.resize(*args.size)
-        run = ScreenshotRun(window, args.screenshot, args.clip or args.files, args.question, args.window_start, args.timeout)
+        clips = args.clip or args.files
+        run = ScreenshotRun(window, args.screenshot, clips, args.question, args.window_start, args.timeout)
     window.show()
     if run is not None:
         run.start()
@@ -76,7 +78,12 @@ def run_gui(argv: list[str] | None = None) -> int:
         window.add_files(args.files)
     code = app.exec()
     window.close()
-    return run.exit_code if run is not None else code
+    code = run.exit_code if run is not None else code
+    if not window.closed_cleanly:
+        print("The model was still loading; leaving without waiting for it.", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -66,7 +66,8 @@ def _label(text: str = "", name: str = "", selectable: bool = False) -> QLabel:
     if name:
         label.setObjectName(name)
     if selectable:
-        label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.TextSelectableByKeyboard)
+        flags = Qt.TextInteractionFlag
+        label.setTextInteractionFlags(flags.TextSelectableByMouse | flags.TextSelectableByKeyboard)
     return label
 
 

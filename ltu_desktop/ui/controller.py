@@ -25,8 +25,8 @@ from .workers import (
     AudioFileThread,
     DecodedFile,
     EngineThread,
-    LoadRequest,
     Loader,
+    LoadRequest,
     ModelInfo,
     TranscribeRequest,
     TranscriptResult,
@@ -90,7 +90,9 @@ class Controller(QObject):
         model_status.cancelRequested.connect(self.cancel_load)
 
     # --- model -----------------------------------------------------------------------------
-    def load_model(self, choice: ModelChoice | None = None, device: str = "auto", precision: str = "auto", profile=None) -> None:
+    def load_model(
+        self, choice: ModelChoice | None = None, device: str = "auto", precision: str = "auto", profile=None
+    ) -> None:
         """Load in the worker; questions asked meanwhile wait in its queue."""
         self._load = LoadRequest(choice or ModelChoice(), device, precision, profile)
         self.model_status.set_loading(True, self._load.label())
@@ -126,7 +128,10 @@ class Controller(QObject):
     def select(self, clip_id: int | None) -> None:
         clip = self.clips.get(clip_id) if clip_id is not None else None
         self.current = clip
-        self.waveform.set_clip(clip.envelope if clip else None, clip.duration if clip else 0.0, clip.window_start if clip else 0.0)
+        if clip is None:
+            self.waveform.set_clip(None, 0.0)
+        else:
+            self.waveform.set_clip(clip.envelope, clip.duration, clip.window_start)
         self.transcript.show_clip(clip)
         self.chat.show_clip(clip.id if clip else None)
         self.clipSelected.emit(clip)
@@ -259,7 +264,9 @@ class Controller(QObject):
             e.transcript_used = answer.transcript_used
             e.stats = answer.stats.to_dict()
             e.settings = dict(result.settings)
-            e.model, e.device, e.precision = info.label, answer.stats.device or info.device, answer.stats.precision or info.precision
+            e.model = info.label
+            e.device = answer.stats.device or info.device
+            e.precision = answer.stats.precision or info.precision
         self.model = info
         self.model_status.set_model(info.label, info.device, info.precision, info.memory_mb)
         self._finish(result.request, "stopped" if answer.stopped else "done")
@@ -294,8 +301,9 @@ class Controller(QObject):
                 self._refresh_transcript(clip)
                 self.transcriptReady.emit(clip)
 
-    def close(self) -> None:
+    def close(self) -> bool:
+        """Stop everything; False when the engine thread did not end in time (a load that ignores cancel)."""
         if self._asking is not None:
             self._asking.stop.set()
         self.files.close()
-        self.engine.close()
+        return self.engine.close()

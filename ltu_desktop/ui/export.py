@@ -59,7 +59,8 @@ def to_json(clips: list[ClipEntry]) -> str:
 def to_markdown(clips: list[ClipEntry]) -> str:
     lines = [f"# LTU-AS chat export ({_when(time.time())})", ""]
     for clip in clips:
-        lines += [f"## {clip.name}", "", f"- Source: `{clip.path or 'recording'}`", f"- Duration: {_clock(clip.duration)}"]
+        lines += [f"## {clip.name}", "", f"- Source: `{clip.path or 'recording'}`"]
+        lines.append(f"- Duration: {_clock(clip.duration)}")
         if clip.asr_text():
             lines.append(f"- Transcript (Whisper): {clip.asr_text()}")
         lines.append("")
@@ -72,9 +73,8 @@ def to_markdown(clips: list[ClipEntry]) -> str:
             if e.model:
                 meta.append(f"model {e.model} ({e.device}, {e.precision})")
             if e.stats:
-                meta.append(
-                    f"first token {e.stats.get('first_token_s', 0):.2f} s, {e.stats.get('tokens_per_s', 0):.1f} tokens/s"
-                )
+                first, speed = e.stats.get("first_token_s", 0), e.stats.get("tokens_per_s", 0)
+                meta.append(f"first token {first:.2f} s, {speed:.1f} tokens/s")
             if e.settings:
                 meta.append(", ".join(f"{k}={v}" for k, v in e.settings.items() if v is not None))
             meta.append(f"asked {_when(e.asked_at)}")

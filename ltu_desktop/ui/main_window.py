@@ -49,6 +49,8 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.settings = settings or load_settings()
         self.persist = persist
+        self.closed = False
+        self.closed_cleanly = True
         self.setWindowTitle("LTU-AS Desktop")
         self.setAcceptDrops(True)
         self.setAccessibleName("LTU-AS Desktop")
@@ -316,10 +318,12 @@ class MainWindow(QMainWindow):
             self.messages.show_message(f"Could not save settings: {exc}")
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.record_bar.recorder.recording:
-            self.record_bar.stop()
-        self.player_bar.stop()
-        self._remember_layout()
-        self._save()
-        self.controller.close()
+        if not self.closed:
+            if self.record_bar.recorder.recording:
+                self.record_bar.stop()
+            self.player_bar.stop()
+            self._remember_layout()
+            self._save()
+            self.closed_cleanly = self.controller.close()
+            self.closed = True
         super().closeEvent(event)

@@ -32,7 +32,8 @@ DEMO_TEXT = (
 
 FIELDS = (
     # attribute, label, folder?, file filter, tooltip
-    ("llm", "Base LLM folder", True, "", "The LLaMA / Vicuna folder in Hugging Face format (config.json, weights, tokenizer)"),
+    ("llm", "Base LLM folder", True, "",
+     "The LLaMA / Vicuna folder in Hugging Face format (config.json, weights, tokenizer)"),
     ("adapter", "Adapter or fine-tune", False, "Checkpoints (*.bin *.pt *.pth *.safetensors);;All files (*)",
      "LTU-AS adapter (LoRA + TLTR + projection) or a full fine-tune, e.g. ltuas_long_noqa_a6.bin"),
     ("feature_whisper", "Whisper for features", False, "Whisper checkpoints (*.pt);;All files (*)",

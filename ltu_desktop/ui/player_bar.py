@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QStyle, QToolButton, QWidget
 
-from ..audio.playback import Player, PlaybackError
+from ..audio.playback import PlaybackError, Player
 from .waveform_view import clock
 
 POLL_MS = 40

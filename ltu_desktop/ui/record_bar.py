@@ -40,7 +40,7 @@ class LevelMeter(QWidget):
         p.setBrush(self.palette().color(QPalette.ColorRole.Base))
         p.drawRoundedRect(r, 3, 3)
         if self._level > 0:
-            color = QColor("#2e9d4f") if self._level < 0.7 else QColor("#d9a400") if self._level < 0.95 else QColor("#d83b3b")
+            color = QColor("#2e9d4f" if self._level < 0.7 else "#d9a400" if self._level < 0.95 else "#d83b3b")
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(color)
             p.drawRoundedRect(QRectF(r.left() + 1, r.top() + 1, (r.width() - 2) * self._level, r.height() - 2), 2, 2)

@@ -23,7 +23,9 @@ QLabel#error { color: #d83b3b; }
 QPushButton#chip { border: 1px solid palette(mid); border-radius: 11px; padding: 3px 10px; background: palette(base); }
 QPushButton#chip:hover { border-color: palette(highlight); }
 QPushButton#chip:disabled { color: palette(placeholder-text); }
-QPushButton#primary { background: palette(highlight); color: palette(highlighted-text); border-radius: 4px; padding: 5px 14px; }
+QPushButton#primary {
+    background: palette(highlight); color: palette(highlighted-text); border-radius: 4px; padding: 5px 14px;
+}
 QPushButton#primary:disabled { background: palette(mid); }
 QToolButton#record:checked { background: #d83b3b; color: white; border-radius: 4px; }
 QFrame#messagebar { border-radius: 6px; padding: 2px; }

@@ -123,7 +123,8 @@ class TranscriptView(QWidget):
                 item.setToolTip(f"{clock(seg.start)}–{clock(seg.end)}: click to play from here")
                 self.segments.addItem(item)
             if not transcript.segments:
-                item = QListWidgetItem("(no speech found)" if transcript.no_speech or not transcript.text else transcript.text)
+                silent = transcript.no_speech or not transcript.text
+                item = QListWidgetItem("(no speech found)" if silent else transcript.text)
                 item.setFlags(Qt.ItemFlag.NoItemFlags)
                 self.segments.addItem(item)
             if getattr(transcript, "language", None):

@@ -113,14 +113,16 @@ class WaveformView(QWidget):
 
     def window_rect(self) -> QRectF:
         r = self._plot()
-        return QRectF(QPointF(self._x(self._start), r.top()), QPointF(self._x(self._start + self.window_length()), r.bottom()))
+        left, right = self._x(self._start), self._x(self._start + self.window_length())
+        return QRectF(QPointF(left, r.top()), QPointF(right, r.bottom()))
 
     # --- painting --------------------------------------------------------------------------
     def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         pal = self.palette()
-        base, text, accent = pal.color(QPalette.ColorRole.Base), pal.color(QPalette.ColorRole.Text), pal.color(QPalette.ColorRole.Highlight)
+        role = QPalette.ColorRole
+        base, text, accent = pal.color(role.Base), pal.color(role.Text), pal.color(role.Highlight)
         plot = self._plot()
         p.setPen(Qt.PenStyle.NoPen)
         p.setBrush(base)
@@ -142,7 +144,8 @@ class WaveformView(QWidget):
         self._paint_axis(p, plot, text)
         if window.width() > 70:
             p.setPen(accent)
-            p.drawText(window.adjusted(6, 3, -4, 0), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop, "model hears")
+            top_left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
+            p.drawText(window.adjusted(6, 3, -4, 0), top_left, "model hears")
         if self._playhead is not None:
             x = self._x(self._playhead)
             p.setPen(QPen(pal.color(QPalette.ColorRole.Text), 1.5))

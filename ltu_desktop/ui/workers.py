@@ -15,9 +15,9 @@ import sys
 import threading
 import traceback
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Callable
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
@@ -127,6 +127,12 @@ def describe_error(exc: BaseException) -> str:
     return f"{name}: {text}"
 
 
+def _raise_cancelled() -> None:
+    from ..engine.types import Cancelled
+
+    raise Cancelled("Loading was cancelled.")
+
+
 def _expected(exc: BaseException) -> bool:
     """Errors already worded for a person need no traceback on stderr."""
     return any(c.__name__ in ("EngineError", "AudioError") for c in type(exc).__mro__)
@@ -188,12 +194,11 @@ class EngineWorker(QObject):
             current.cancel.set()
 
     def cancel_load(self) -> None:
+        """Cancel the running and the waiting load; each then reports `failed` as cancelled."""
         with self._lock:
-            for r in [r for r in self._queue if isinstance(r, LoadRequest)]:
-                self._queue.remove(r)
-                r.cancel.set()
-            if isinstance(self._current, LoadRequest):
-                self._current.cancel.set()
+            for r in [*self._queue, self._current]:
+                if isinstance(r, LoadRequest):
+                    r.cancel.set()
 
     def busy(self) -> bool:
         return self._current is not None or bool(self._queue)
@@ -241,11 +246,13 @@ class EngineWorker(QObject):
         self.started.emit(request)
         self._free()
         self.unloaded.emit()
-        self.progress.emit(f"Loading {request.label()}", -1.0)
 
         def progress(stage: str, fraction: float) -> None:
+            if request.cancel.is_set():
+                _raise_cancelled()
             self.progress.emit(stage, float(fraction))
 
+        progress(f"Loading {request.label()}", -1.0)
         self._engine = self._loader(request, progress)
         self._info = self._model_info()
         self.loaded.emit(self._info)

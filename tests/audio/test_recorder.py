@@ -13,11 +13,14 @@ import pytest
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "ui"))
-from pulse_server import best_correlation, pulse, speech_file  # noqa: E402,F401  (pulse is a fixture)
+import pulse_server  # noqa: E402
+from pulse_server import best_correlation, speech_file  # noqa: E402
 
 from ltu_desktop.audio import recorder as rec_mod  # noqa: E402
 from ltu_desktop.audio.io import load_audio  # noqa: E402
 from ltu_desktop.audio.recorder import Recorder, RecorderError  # noqa: E402
+
+pulse = pulse_server.pulse  # the fixture: a private PulseAudio server
 
 
 def test_recording_what_is_played_into_the_microphone(pulse, tmp_path):

@@ -9,7 +9,6 @@ os.environ["QT_QPA_PLATFORM"] = "offscreen"
 import numpy as np
 import pytest
 import soundfile as sf
-
 from ui_fakes import FakeEngine, loader_for
 
 

@@ -37,7 +37,8 @@ class PulseServer:
         self._silence: subprocess.Popen | None = None
 
     def _run(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(cmd, env={**os.environ, **self.env}, capture_output=True, text=True, timeout=20, check=check)
+        env = {**os.environ, **self.env}
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=20, check=check)
 
     def start(self) -> PulseServer:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -123,12 +124,14 @@ def best_correlation(recorded: np.ndarray, played: np.ndarray) -> float:
 def pulse(tmp_path_factory):
     missing = missing_tools()
     if missing:
-        pytest.skip(f"PulseAudio is not installed ({', '.join(missing)} missing): apt install pulseaudio pulseaudio-utils")
+        tools = ", ".join(missing)
+        pytest.skip(f"PulseAudio is not installed ({tools} missing): apt install pulseaudio pulseaudio-utils")
     server = PulseServer(tmp_path_factory.mktemp("pulse")).start()
     from ltu_desktop.audio.recorder import input_devices
 
     if not input_devices():
         server.stop()
-        pytest.skip("PortAudio sees no PulseAudio device: ALSA's pulse plugin is missing (apt install libasound2-plugins)")
+        pytest.skip("PortAudio sees no PulseAudio device: ALSA's pulse plugin is missing "
+                    "(apt install libasound2-plugins)")
     yield server
     server.stop()

@@ -51,18 +51,15 @@ def test_gui_modules_do_not_import_torch():
 
 
 def test_main_routes_gui_options_to_the_gui_and_subcommands_to_the_cli(monkeypatch, tone_file):
-    import ltu_desktop.__main__ as entry
+    import ltu_desktop.cli as cli
     import ltu_desktop.ui.app as app
 
     calls = []
-    monkeypatch.setattr(app, "run_gui", lambda argv: calls.append(("gui", argv)) or 0)
-    monkeypatch.setattr("ltu_desktop.cli.main", lambda argv: calls.append(("cli", argv)) or 0)
-    for argv in ([], ["gui", "--theme", "dark"], ["--screenshot", "x.png"], [str(tone_file)], ["ask", "x.wav"], ["--help"]):
-        entry.main(argv)
-    assert calls == [
-        ("gui", []), ("gui", ["--theme", "dark"]), ("gui", ["--screenshot", "x.png"]), ("gui", [str(tone_file)]),
-        ("cli", ["ask", "x.wav"]), ("cli", ["--help"]),
-    ]
+    monkeypatch.setattr(app, "run_gui", lambda argv: calls.append(argv) or 0)
+    for argv in ([], ["gui", "--theme", "dark"], ["--screenshot", "x.png"], [str(tone_file)]):
+        assert cli.main(argv) == 0
+    assert calls == [[], ["--theme", "dark"], ["--screenshot", "x.png"], [str(tone_file)]]
+    assert not cli._is_gui(["ask", "x.wav"]) and not cli._is_gui(["--help"])
 
 
 def test_the_engine_worker_frees_its_thread_on_close(qtbot):

@@ -100,7 +100,7 @@ def test_model_dialog_browse_uses_native_file_dialogs(qtbot, tmp_path, monkeypat
     assert dialog.rows["feature_whisper"].edit.text() == str(tmp_path / "a.pt")
 
 
-def test_choosing_a_model_loads_it_in_the_worker_and_is_remembered(make_window, qtbot, tmp_path, monkeypatch, config_dir):
+def test_choosing_a_model_loads_it_in_the_worker_and_is_remembered(make_window, qtbot, tmp_path, monkeypatch):
     from ui_fakes import FakeEngine, loader_for
 
     adapter = tmp_path / "a.bin"
@@ -127,7 +127,8 @@ def test_settings_round_trip_and_survive_a_damaged_file(config_dir):
     assert load_settings() == s
     settings_path().write_text("{not json")
     assert load_settings() == Settings()
-    settings_path().write_text(json.dumps({"device": "tpu", "theme": 3, "model": {"kind": "weird"}, "generation": {"x": "y"}}))
+    nonsense = {"device": "tpu", "theme": 3, "model": {"kind": "weird"}, "generation": {"x": "y"}}
+    settings_path().write_text(json.dumps(nonsense))
     assert load_settings() == Settings()
 
 

@@ -38,7 +38,8 @@ def test_a_drop_without_files_is_refused(make_window):
     assert not enter.isAccepted()
 
 
-def test_a_corrupt_file_shows_a_message_and_the_app_keeps_working(make_window, qtbot, corrupt_file, tone_file, tmp_path):
+def test_a_corrupt_file_shows_a_message_and_the_app_keeps_working(make_window, qtbot, corrupt_file, tone_file,
+                                                                   tmp_path):
     window = make_window()
     empty = tmp_path / "empty.mp3"
     empty.write_bytes(b"")

@@ -1,16 +1,19 @@
-"""Recording from the window: Ctrl+R, the level meter and time move, the take becomes a clip."""
+"""Sound devices from the window: recording (Ctrl+R, level, time, a new clip) and playback of the window."""
 
 from __future__ import annotations
 
 import time
 
+import pulse_server
 from conftest import wait_clips
-from pulse_server import best_correlation, pulse, speech_file  # noqa: F401  (pulse is a fixture)
+from pulse_server import best_correlation, speech_file
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from ltu_desktop.audio.io import load_audio
+
+pulse = pulse_server.pulse  # the fixture: a private PulseAudio server
 
 
 def test_record_speech_into_a_new_clip(make_window, qtbot, pulse, tmp_path, config_dir):

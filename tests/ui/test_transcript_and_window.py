@@ -24,7 +24,8 @@ def answer_calls(engine):
     return [c for c in engine.calls if c[0] == "answer"]
 
 
-def test_the_transcript_is_computed_when_a_clip_arrives_and_shows_timed_segments(make_window, qtbot, tone_file, fake_engine):
+def test_the_transcript_is_computed_when_a_clip_arrives_and_shows_timed_segments(make_window, qtbot, tone_file,
+                                                                                  fake_engine):
     window = make_window(engine=fake_engine)
     window.add_files([tone_file])
     clip = wait_clips(qtbot, window, 1)[0]
@@ -50,7 +51,10 @@ def test_the_transcript_shows_progress_while_whisper_runs(make_window, qtbot, to
 def test_clicking_a_segment_plays_from_its_start(make_window, qtbot, tone_file, monkeypatch):
     window = make_window()
     played = []
-    monkeypatch.setattr(window.player_bar.player, "play", lambda samples, start=0.0, end=None: played.append((start, end)))
+    def fake_play(samples, start=0.0, end=None):
+        played.append((start, end))
+
+    monkeypatch.setattr(window.player_bar.player, "play", fake_play)
     window.add_files([tone_file])
     clip = wait_clips(qtbot, window, 1)[0]
     qtbot.waitUntil(lambda: clip.transcript_state == "done", timeout=5000)

@@ -10,7 +10,15 @@ import threading
 import time
 from types import SimpleNamespace
 
-from ltu_desktop.engine.types import Answer, Cancelled, Clip, EngineError, GenerationSettings, Segment, Stats, Transcript
+from ltu_desktop.engine.types import (
+    Answer,
+    Cancelled,
+    Clip,
+    EngineError,
+    Segment,
+    Stats,
+    Transcript,
+)
 
 SEGMENTS = (Segment(0.0, 1.5, " The meeting is on Monday."), Segment(1.5, 3.0, " Bring the slides."))
 
@@ -20,7 +28,8 @@ class FakeEngine:
                  fail_answer: Exception | None = None, transcribe_delay: float = 0.0):
         self.profile = SimpleNamespace(describe=lambda: label, name="fake")
         self.device, self.precision = "cpu", "fp32"
-        self.pieces, self.delay, self.fail_answer, self.transcribe_delay = list(pieces), delay, fail_answer, transcribe_delay
+        self.pieces, self.delay = list(pieces), delay
+        self.fail_answer, self.transcribe_delay = fail_answer, transcribe_delay
         self.calls: list[tuple] = []
         self.last_answer: Answer | None = None
         self.threads: set[str] = set()
@@ -39,7 +48,7 @@ class FakeEngine:
         self.calls.append(("prepare", window))
         return Clip(audio, window or (0.0, min(10.0, audio.duration)), None, transcript or self.transcribe(audio))
 
-    def answer(self, clip, question, transcript=None, settings=GenerationSettings(), stop=None):
+    def answer(self, clip, question, transcript=None, settings=None, stop=None):
         self.threads.add(threading.current_thread().name)
         self.calls.append(("answer", question, transcript, settings))
         used = transcript if transcript is not None else clip.transcript.text
@@ -66,7 +75,8 @@ class FakeEngine:
         answer.text = "".join(shown).strip()
 
 
-def loader_for(engine: FakeEngine, gate: threading.Event | None = None, stages=("Reading files", "Moving to the device")):
+def loader_for(engine: FakeEngine, gate: threading.Event | None = None,
+               stages=("Reading files", "Moving to the device")):
     """A loader like workers.load_engine: reports stages, honours cancel, optionally waits on `gate`."""
     seen: list = []
 
