@@ -31,7 +31,9 @@ def load_encoder(path: Path, device: torch.device, dtype: torch.dtype) -> AudioE
     if d["n_audio_ctx"] < WINDOW_FRAMES // 2:
         raise CheckpointError(f"{Path(path).name}: audio context {d['n_audio_ctx']} is shorter than a 10 s window.")
     enc.load_state_dict(state, strict=True)
-    return to_dtype(enc, dtype).to(device).eval()
+    enc = to_dtype(enc, dtype)
+    enc.positional_embedding = enc.positional_embedding.float()  # the authors add it in fp32, then cast
+    return enc.to(device).eval()
 
 
 def window_mel(samples: np.ndarray, start_s: float, n_mels: int) -> Tensor:
