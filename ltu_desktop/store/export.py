@@ -121,12 +121,8 @@ def format_for(path: str | os.PathLike, fmt: Format | None = None) -> Format:
     return fmt or ("json" if Path(path).suffix.lower() == ".json" else "md")
 
 
-def export(history: History, path: str | os.PathLike, fmt: Format | None = None,
-           conversation_ids: Sequence[int] | None = None) -> int:
-    """Writes the given conversations (None: all) atomically; returns how many messages were written.
-    `fmt` defaults from the suffix: .json is JSON, anything else Markdown."""
-    conversations = history.conversations(ids=conversation_ids) if conversation_ids is not None \
-        else history.conversations()
+def write(conversations: Sequence[Conversation], path: str | os.PathLike, fmt: Format | None = None) -> int:
+    """Writes conversations (from the store, or built from unsaved ones) atomically; returns the message count."""
     text = to_json(conversations) if format_for(path, fmt) == "json" else to_markdown(conversations)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -139,3 +135,12 @@ def export(history: History, path: str | os.PathLike, fmt: Format | None = None,
         Path(tmp).unlink(missing_ok=True)
         raise
     return sum(len(c.messages) for c in conversations)
+
+
+def export(history: History, path: str | os.PathLike, fmt: Format | None = None,
+           conversation_ids: Sequence[int] | None = None) -> int:
+    """Writes the given conversations (None: all) atomically; returns how many messages were written.
+    `fmt` defaults from the suffix: .json is JSON, anything else Markdown."""
+    conversations = history.conversations(ids=conversation_ids) if conversation_ids is not None \
+        else history.conversations()
+    return write(conversations, path, fmt)

@@ -147,6 +147,19 @@ class Conversation:
 
 
 @dataclass(frozen=True)
+class ConversationSummary:
+    """A conversation without its messages: enough to list many of them cheaply."""
+
+    id: int
+    clip_id: int
+    title: str
+    created_at: float
+    message_count: int
+    first_question: str
+    updated_at: float
+
+
+@dataclass(frozen=True)
 class TranscriptEdit:
     id: int
     clip_id: int
@@ -571,6 +584,17 @@ class History:
         return [Conversation(r["id"], r["clip_id"], r["title"], r["created_at"], clips[r["clip_id"]],
                              messages[r["id"]]) for r in rows]
 
+    def summaries(self, clip_id: int | None = None) -> list[ConversationSummary]:
+        """Newest first, without loading the messages (a list of many conversations stays quick)."""
+        where, params = ("WHERE v.clip_id = ?", (clip_id,)) if clip_id is not None else ("", ())
+        rows = self._rows(
+            "SELECT v.id, v.clip_id, v.title, v.created_at, COUNT(m.id) AS n,"
+            " (SELECT question FROM messages f WHERE f.conversation_id = v.id ORDER BY f.id LIMIT 1) AS q,"
+            f" COALESCE(MAX(m.updated_at), v.created_at) AS u FROM conversations v LEFT JOIN messages m"
+            f" ON m.conversation_id = v.id {where} GROUP BY v.id ORDER BY v.created_at DESC, v.id DESC", params)
+        return [ConversationSummary(r["id"], r["clip_id"], r["title"], r["created_at"], r["n"], r["q"] or "", r["u"])
+                for r in rows]
+
     def rename_conversation(self, conversation_id: int, title: str) -> None:
         self._run("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
 
@@ -600,8 +624,11 @@ class History:
                   (text, time.time(), message_id))
 
     def finish(self, message_id: int, text: str, status: Status = "complete", stats: Mapping[str, Any] | None = None,
-               error: str | None = None) -> None:
-        """The final answer. `stats` is Stats.to_dict(); its device/precision (what actually ran) win over ask's."""
+               error: str | None = None, *, transcript_used: str | None = None, profile: str | None = None,
+               settings: Mapping[str, Any] | None = None) -> None:
+        """The final answer. `stats` is Stats.to_dict(); its device/precision (what actually ran) win over ask's.
+        The keyword arguments, when given, replace what ask guessed: the GUI learns them only when the answer ends
+        (the ASR text of a clip still being transcribed, the model that was loaded, the settings in effect)."""
         if status not in FINAL_STATUSES:
             raise ValueError(f"finish status must be one of {', '.join(FINAL_STATUSES)}, not {status!r}")
         s = dict(stats or {})
@@ -609,9 +636,11 @@ class History:
         self._run(
             "UPDATE messages SET answer = ?, status = ?, error = ?, stats_json = ?, first_token_s = ?,"
             " tokens_per_s = ?, token_count = ?, device = COALESCE(?, device), precision = COALESCE(?, precision),"
-            " updated_at = ? WHERE id = ?",
+            " transcript_used = COALESCE(?, transcript_used), profile = COALESCE(?, profile),"
+            " settings_json = COALESCE(?, settings_json), updated_at = ? WHERE id = ?",
             (text, status, error, json.dumps(s, default=str) if stats is not None else None, s.get("first_token_s"),
-             s.get("tokens_per_s"), tokens, s.get("device") or None, s.get("precision") or None, time.time(),
+             s.get("tokens_per_s"), tokens, s.get("device") or None, s.get("precision") or None, transcript_used,
+             profile or None, json.dumps(dict(settings), default=str) if settings is not None else None, time.time(),
              message_id))
 
     def message(self, message_id: int) -> MessageRecord:

@@ -58,7 +58,7 @@ def run_gui(argv: list[str] | None = None) -> int:
         lambda _scheme: apply_theme(app, settings.theme) if settings.theme == "system" else None
     )
 
-    window = MainWindow(settings, persist=not (screenshot or _overridden(args)))
+    window = MainWindow(settings, persist=not (screenshot or _overridden(args)), history=not screenshot)
     sys.excepthook = _report_to(window)
     problem = binding_problem()
     if problem:

@@ -160,6 +160,10 @@ class ExchangeWidget(QWidget):
     def _status(e: Exchange) -> str:
         if e.state == "failed":
             return f"⚠ {e.error}" if e.error else "⚠ failed"
+        if e.state == "interrupted":
+            return f"⚠ interrupted: {e.error or 'the app ended before the answer finished.'}"
+        if e.state == "elsewhere":
+            return "… still being answered in another ltu-desktop window"
         parts = []
         if e.state == "stopped":
             parts.append("■ stopped")
@@ -222,7 +226,8 @@ class ChatView(QWidget):
         super().__init__(parent)
         self.threads: dict[int, ChatThread] = {}
         self.stack = QStackedWidget()
-        self.none = _label("No clip yet. Open (Ctrl+O), drop or record (Ctrl+R) a sound to ask about it.", name="muted")
+        self.none = _label("No clip chosen. Open (Ctrl+O), drop or record (Ctrl+R) a sound to ask about it, or pick "
+                           "a clip or conversation from the list.", name="muted")
         self.none.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.stack.addWidget(self.none)
 
@@ -260,10 +265,14 @@ class ChatView(QWidget):
         composer = QHBoxLayout()
         composer.addWidget(self.input, 1)
         composer.addLayout(side)
+        self.reason = _label(name="note")
+        self.reason.setAccessibleName("Why asking is off")
+        self.reason.hide()
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.stack, 1)
+        layout.addWidget(self.reason)
         layout.addWidget(self.suggestions)
         layout.addLayout(composer)
         self.set_enabled(False)
@@ -275,22 +284,36 @@ class ChatView(QWidget):
             self.input.clear()
             self.askRequested.emit(text)
 
-    def set_enabled(self, enabled: bool) -> None:
-        """Asking needs a clip; it does not need a loaded model (questions queue)."""
+    def set_enabled(self, enabled: bool, reason: str = "") -> None:
+        """Asking needs a clip with its audio; it does not need a loaded model (questions queue).
+        `reason` tells the person why it is off."""
         for w in [self.input, self.send_button, *self.suggestion_buttons]:
             w.setEnabled(enabled)
+        self.reason.setText(reason)
+        self.reason.setVisible(not enabled and bool(reason))
 
     def set_busy(self, busy: bool) -> None:
         self.stop_button.setEnabled(busy)
 
     # --- threads ---------------------------------------------------------------------------
-    def show_clip(self, clip_id: int | None) -> None:
+    def show_clip(self, clip_id: int | None, problem: str = "") -> None:
+        """The clip's thread; `problem` (why it cannot be asked about) turns the question box off."""
         if clip_id is None:
             self.stack.setCurrentWidget(self.none)
             self.set_enabled(False)
             return
         self.stack.setCurrentWidget(self._thread(clip_id))
-        self.set_enabled(True)
+        self.set_enabled(not problem, problem)
+
+    def reset_clip(self, clip_id: int, exchanges: list[Exchange]) -> None:
+        """Rebuild the clip's thread from these exchanges (another conversation was opened)."""
+        shown = self.stack.currentWidget() is self.threads.get(clip_id)
+        self.remove_clip(clip_id)
+        thread = self._thread(clip_id)
+        for e in exchanges:
+            thread.add(ExchangeWidget(e, self))
+        if shown:
+            self.stack.setCurrentWidget(thread)
 
     def remove_clip(self, clip_id: int) -> None:
         thread = self.threads.pop(clip_id, None)

@@ -1,19 +1,21 @@
 """The session's logic between the views and the workers: clips in, questions out, results routed back.
 
 The main window builds widgets and menus; this object decides what a click or a worker signal
-means for the session's data (ui.session) and which view to refresh. It never blocks: file
-decoding and everything the engine does happen on worker threads.
+means for the session's data (ui.session), which view to refresh and what the history saves. It
+never waits on the engine: file decoding and everything the engine does happen on worker threads;
+history writes are short SQLite commits on this thread, a streamed answer at most every SAVE_MS.
 """
 
 from __future__ import annotations
 
 import time
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..settings import ModelChoice
 from .chat_view import ChatView
 from .clip_list import ClipList
+from .history_bridge import CLOSED, HistoryBridge, conversation_label, entry_for, exchange_for
 from .message_bar import MessageBar
 from .model_status import ModelStatus
 from .session import ClipEntry, Exchange, display_name
@@ -31,6 +33,8 @@ from .workers import (
     TranscribeRequest,
     TranscriptResult,
 )
+
+SAVE_MS = 300  # a streaming answer is saved this often: a crash loses at most this much of it
 
 
 class Controller(QObject):
@@ -51,17 +55,26 @@ class Controller(QObject):
         model_status: ModelStatus,
         messages: MessageBar,
         loader: Loader | None = None,
+        history: HistoryBridge | None = None,
     ) -> None:
         super().__init__()
         self.chat, self.transcript, self.waveform = chat, transcript, waveform
         self.clip_list, self.model_status, self.messages = clip_list, model_status, messages
+        self.history = history or HistoryBridge.off()
+        self.history.report = self.messages.show_message
         self.clips: dict[int, ClipEntry] = {}
         self.current: ClipEntry | None = None
         self.model: ModelInfo | None = None
         self.generation: dict = {}
         self._asking: AskRequest | None = None
         self._requests: dict[int, AskRequest] = {}
+        self._pending: dict[int, Exchange] = {}  # by exchange id, until it ends (even if its chat is not shown)
+        self._loading: dict[str, list[ClipEntry]] = {}  # history clips whose audio is being decoded, by path
         self._load: LoadRequest | None = None
+        self._autosave = QTimer(self)
+        self._autosave.setSingleShot(True)
+        self._autosave.setInterval(SAVE_MS)
+        self._autosave.timeout.connect(self._save_partial)
 
         self.engine = EngineThread(loader)
         w = self.engine.worker
@@ -79,8 +92,8 @@ class Controller(QObject):
         self.files.worker.failed.connect(self._decode_failed)  # a method, so it runs on this (the UI) thread
 
         clip_list.clipSelected.connect(self.select)
+        clip_list.conversationSelected.connect(self.select)
         clip_list.filesDropped.connect(self.add_files)
-        clip_list.removeRequested.connect(self.remove)
         chat.askRequested.connect(self.ask)
         chat.stopRequested.connect(self.stop)
         chat.regenerateRequested.connect(self.regenerate)
@@ -88,6 +101,7 @@ class Controller(QObject):
         transcript.edited.connect(self._edited)
         waveform.windowMoved.connect(self._window_moved)
         model_status.cancelRequested.connect(self.cancel_load)
+        self._show_history()
 
     # --- model -----------------------------------------------------------------------------
     def load_model(
@@ -114,48 +128,186 @@ class Controller(QObject):
         for path in paths:
             self.files.worker.open(str(path), recorded)
 
-    def _decoded(self, f: DecodedFile) -> None:
-        clip = ClipEntry(display_name(f.path), f.audio, f.path, f.recorded, f.envelope)
+    def _show_history(self) -> None:
+        """The saved clips with their conversations; their audio is decoded when one is opened."""
+        summaries: dict[int, list] = {}
+        for summary in self.history.summaries():
+            summaries.setdefault(summary.clip_id, []).append(summary)
+        for record in reversed(self.history.clips()):  # oldest first: each new row goes on top
+            self._add_entry(entry_for(record), select=False, summaries=summaries.get(record.id, []))
+
+    def _add_entry(self, clip: ClipEntry, select: bool, summaries: list | None = None) -> None:
         self.clips[clip.id] = clip
+        self.clip_list.add_clip(clip.id, clip.name, clip.duration, clip.recorded, bool(clip.missing), select=False)
+        if clip.store_id is not None:
+            for s in reversed(summaries if summaries is not None else self.history.summaries(clip.store_id)):
+                self.clip_list.set_conversation(clip.id, s.id, *conversation_label(s.first_question,
+                                                                                   s.message_count, s.created_at))
+        if select:
+            self.clip_list.select(clip.id)
+
+    def _decoded(self, f: DecodedFile) -> None:
+        loads = self._loading.pop(f.path, [])
+        waiting = next((c for c in loads if c.content_hash == f.content_hash), None)
+        for old in loads:
+            old.loading = False
+            if old is not waiting:
+                old.missing = (f"The file {f.path} has changed since these conversations, so no new questions can "
+                               "be asked about this clip. Open the file as a new clip to ask about it.")
+                self._refresh_clip(old)
+        if loads and waiting is None:
+            return  # the file changed: its new sound was not asked for
+        clip = waiting or next((c for c in self.clips.values() if c.content_hash == f.content_hash), None)
+        if clip is not None and clip.audio is not None:
+            self.clip_list.select(clip.id)  # opened again: show the one there is
+            return
+        record = self.history.add_clip(f.path, f.content_hash, f.audio.duration, f.recorded)
+        new = clip is None
+        if clip is None:
+            clip = ClipEntry(display_name(f.path), recorded=f.recorded, content_hash=f.content_hash)
+        clip.audio, clip.envelope, clip.missing = f.audio, f.envelope, ""
+        clip.path = record.path if record is not None else f.path
+        if record is not None and clip.store_id is None:
+            clip.store_id = record.id
         self.engine.worker.submit(TranscribeRequest(clip.id, clip.audio))
-        self.clip_list.add_clip(clip.id, clip.name, clip.duration, clip.recorded)  # selects it
+        if new:
+            self._add_entry(clip, select=True)
+        else:
+            self._refresh_clip(clip)
+            if waiting is None:  # the person opened a file the history knew: show that clip
+                self.clip_list.select(clip.id)
         self.clipAdded.emit(clip)
 
     def _decode_failed(self, path: str, message: str) -> None:
+        loads = self._loading.pop(path, [])
+        for clip in loads:
+            clip.loading = False
+            clip.missing = f"The audio of this clip could not be read, so no new questions can be asked: {message}"
+            self._refresh_clip(clip)
+        if loads:
+            return
         self.messages.show_message(message)
         self.fileFailed.emit(path, message)
 
-    def select(self, clip_id: int | None) -> None:
+    def _refresh_clip(self, clip: ClipEntry) -> None:
+        self.clip_list.set_clip(clip.id, clip.name, clip.duration, clip.recorded, bool(clip.missing))
+        if clip is self.current:
+            self._show(clip)
+
+    def select(self, clip_id: int | None, conversation_id: int | None = None) -> None:
+        """Show a clip with its open conversation, or with `conversation_id` (restored from the history)."""
         clip = self.clips.get(clip_id) if clip_id is not None else None
+        if clip is not None:
+            self._open(clip, conversation_id)
+            if clip.audio is None and not clip.missing and not clip.loading:
+                clip.loading = True
+                self._loading.setdefault(clip.path, []).append(clip)
+                self.files.worker.open(clip.path, clip.recorded)
         self.current = clip
+        self._show(clip)
+
+    def _show(self, clip: ClipEntry | None) -> None:
         if clip is None:
             self.waveform.set_clip(None, 0.0)
         else:
-            self.waveform.set_clip(clip.envelope, clip.duration, clip.window_start)
+            note = "The audio of this clip cannot be used (see below)." if clip.missing else "Loading the audio…"
+            self.waveform.set_clip(clip.envelope, clip.duration, clip.window_start, note)
         self.transcript.show_clip(clip)
-        self.chat.show_clip(clip.id if clip else None)
+        self.chat.show_clip(clip.id if clip else None, clip.ask_problem() if clip else "")
         self.clipSelected.emit(clip)
 
+    def _open(self, clip: ClipEntry, conversation_id: int | None) -> None:
+        """The first time: its saved transcript edit and newest conversation; later only another conversation."""
+        if clip.store_id is None or (clip.opened and conversation_id in (None, clip.conversation_id)):
+            return
+        if not clip.opened:
+            clip.opened = True
+            edited = self.history.edited_transcript(clip.store_id)
+            if edited is not None:
+                clip.edited_text = edited
+            if conversation_id is None:
+                newest = self.history.summaries(clip.store_id)
+                conversation_id = newest[0].id if newest and not clip.exchanges else None
+            if conversation_id is None:
+                return
+        conversation = self.history.conversation(conversation_id)
+        if conversation is None:
+            return
+        live = {e.message_id: e for e in self._pending.values() if e.message_id is not None}
+        clip.exchanges = [live.get(m.id) or exchange_for(m, clip.duration) for m in conversation.messages]
+        clip.conversation_id = conversation_id
+        windows = [m.window for m in conversation.messages if m.window]
+        if windows:
+            clip.window_start = windows[-1][0]
+        clip.saved_text = next((m.transcript_used for m in reversed(conversation.messages) if m.transcript_used), "")
+        self.chat.reset_clip(clip.id, clip.exchanges)
+        self.clip_list.mark_open(clip.id, conversation_id)
+
+    def new_conversation(self) -> None:
+        """The current clip's next question starts a new conversation; the others stay in the list."""
+        clip = self.current
+        if clip is None:
+            return
+        clip.opened, clip.conversation_id, clip.exchanges = True, None, []
+        self.chat.reset_clip(clip.id, [])
+        self.clip_list.mark_open(clip.id, None)
+        self.clip_list.select(clip.id)
+        self.chat.focus_input()
+
     def remove(self, clip_id: int) -> None:
+        """Forget a clip in this session (its answers still running are cancelled); the history is not touched."""
         clip = self.clips.pop(clip_id, None)
         if clip is None:
             return
-        for e in clip.exchanges:
-            if e.pending:
-                self.cancel(e.id)
-        self.clip_list.select(clip_id)
-        self.clip_list.remove_current()
+        for exchange_id in [i for i, r in self._requests.items() if r.clip_id == clip_id]:
+            self.cancel(exchange_id)
+        self.clip_list.remove_clip(clip_id)
         self.chat.remove_clip(clip_id)
-        if self.clip_list.count() == 0:
+        if self.current is clip:  # the list chose no neighbour
             self.select(None)
+
+    def delete(self, keys: list[tuple[str, int]]) -> None:
+        """Delete clips (with the recordings the history owns) and conversations, from the history and the view."""
+        for kind, ident in keys:
+            if kind == "clip":
+                clip = self.clips.get(ident)
+                if clip is not None and (clip.store_id is None or self.history.delete_clip(clip.store_id)):
+                    self.remove(ident)
+            else:
+                self._delete_conversation(ident)
+
+    def _delete_conversation(self, conversation_id: int) -> None:
+        if not self.history.delete_conversation(conversation_id):
+            return
+        for e in [e for e in self._pending.values() if e.conversation_id == conversation_id]:
+            self.cancel(e.id)
+        self.clip_list.remove_conversation(conversation_id)
+        clip = next((c for c in self.clips.values() if c.conversation_id == conversation_id), None)
+        if clip is not None:
+            clip.conversation_id, clip.exchanges = None, []
+            self.chat.reset_clip(clip.id, [])
+
+    def conversation_ids(self, keys: list[tuple[str, int]]) -> list[int]:
+        """The saved conversations of these rows: a clip row stands for all of its conversations."""
+        ids: list[int] = []
+        for kind, ident in keys:
+            for cid in self.clip_list.conversation_ids(ident) if kind == "clip" else [ident]:
+                if cid not in ids:
+                    ids.append(cid)
+        return ids
 
     def _window_moved(self, start: float) -> None:
         if self.current is not None:
             self.current.window_start = start
 
     def _edited(self, text: str | None) -> None:
-        if self.current is not None:
-            self.current.edited_text = text
+        """Saved as the clip's newest transcript edit; a revert saves Whisper's text (the history keeps them all)."""
+        clip = self.current
+        if clip is None:
+            return
+        clip.edited_text = text
+        if clip.store_id is not None:
+            self.history.edit_transcript(clip.store_id, text if text is not None else clip.asr_text())
 
     def _refresh_transcript(self, clip: ClipEntry) -> None:
         if clip is self.current:
@@ -167,14 +319,46 @@ class Controller(QObject):
         question = question.strip()
         if clip is None or not question:
             return None
+        if clip.ask_problem():
+            self.messages.show_message(clip.ask_problem(), "info")
+            return None
         override = clip.transcript_override()
         e = Exchange(question, clip.window(), override is not None, regenerated=regenerated)
+        e.transcript_used = override if override is not None else clip.asr_text()
+        e.settings = dict(self.generation)
         clip.exchanges.append(e)
+        self._pending[e.id] = e
+        self._save_question(clip, e)
         self.chat.add_exchange(clip.id, e)
         request = AskRequest(e.id, clip.id, clip.audio, e.window, question, override, dict(self.generation))
         self._requests[e.id] = request
         self.engine.worker.submit(request)
         return e
+
+    def _save_question(self, clip: ClipEntry, e: Exchange) -> None:
+        """Into the clip's open conversation (the first question starts one) before the model sees it."""
+        if clip.store_id is None:
+            return
+        if clip.conversation_id is None:
+            clip.conversation_id = self.history.new_conversation(clip.store_id)
+            clip.opened = True
+            if clip.conversation_id is None:
+                return
+        if self.model is not None:
+            run = (self.model.label, self.model.device, self.model.precision)
+        else:
+            run = (self._load.label(), self._load.device, self._load.precision) if self._load else (None,) * 3
+        e.conversation_id = clip.conversation_id
+        e.message_id = self.history.ask(clip.conversation_id, e, *run)
+        first = clip.exchanges[0]
+        self.clip_list.set_conversation(clip.id, clip.conversation_id,
+                                        *conversation_label(first.question, len(clip.exchanges), first.asked_at))
+        self.clip_list.mark_open(clip.id, clip.conversation_id)
+
+    def _save_partial(self) -> None:
+        e = self._pending.get(self._asking.exchange_id) if self._asking else None
+        if e is not None and e.message_id is not None:
+            self.history.partial(e.message_id, e.answer)
 
     def regenerate(self, exchange_id: int) -> None:
         old = self.current.find(exchange_id) if self.current else None
@@ -199,8 +383,7 @@ class Controller(QObject):
         return self._asking is not None
 
     def _exchange(self, request: AskRequest) -> Exchange | None:
-        clip = self.clips.get(request.clip_id)
-        return clip.find(request.exchange_id) if clip else None
+        return self._pending.get(request.exchange_id)
 
     def _set_state(self, request: AskRequest, state: str) -> None:
         e = self._exchange(request)
@@ -212,12 +395,14 @@ class Controller(QObject):
         self._requests.pop(request.exchange_id, None)
         if self._asking is request:
             self._asking = None
+            self._autosave.stop()
             self.chat.set_busy(False)
-        e = self._exchange(request)
+        e = self._pending.pop(request.exchange_id, None)
         if e is None:
             return
         e.state, e.error, e.answered_at = state, error, time.time()
         e.answer = e.answer.strip()
+        self.history.finish(e)
         self.chat.refresh(e)
         self.exchangeFinished.emit(e)
 
@@ -255,6 +440,8 @@ class Controller(QObject):
         else:
             e.answer += piece
             self.chat.show_text(e)
+        if e.message_id is not None and not self._autosave.isActive():
+            self._autosave.start()
 
     def _answered(self, result: AnswerResult) -> None:
         answer, info = result.answer, result.model
@@ -302,8 +489,16 @@ class Controller(QObject):
                 self.transcriptReady.emit(clip)
 
     def close(self) -> bool:
-        """Stop everything; False when the engine thread did not end in time (a load that ignores cancel)."""
+        """Stop everything; False when the engine thread did not end in time (a load that ignores cancel).
+        Answers not finished by then are saved as interrupted, with the text they had."""
         if self._asking is not None:
             self._asking.stop.set()
         self.files.close()
-        return self.engine.close()
+        clean = self.engine.close()
+        self._autosave.stop()
+        for e in self._pending.values():
+            e.state, e.error = "interrupted", CLOSED
+            self.history.finish(e)
+        self._pending.clear()
+        self.history.close()
+        return clean

@@ -1,94 +1,37 @@
-"""Export the chats of this session to Markdown (to read) or JSON (to process)."""
+"""Export of chats that are not in the history (it could not be opened): the history's own format, so a JSON
+export is always a list `ltu-desktop batch --input` reads, whether it came from the history or not."""
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
+from ..store.export import write
+from ..store.history import ClipRecord, Conversation, MessageRecord
+from .history_bridge import STATUS
 from .session import ClipEntry, Exchange
 
 
-def _when(t: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else ""
+def _message(i: int, conversation_id: int, e: Exchange) -> MessageRecord:
+    return MessageRecord(
+        i, conversation_id, e.question, e.answer, STATUS.get(e.state, "interrupted"), e.error or None,
+        e.transcript_used or None, e.window[0], e.window[1], e.model or None, e.device or None, e.precision or None,
+        dict(e.settings), dict(e.stats), e.stats.get("first_token_s"), e.stats.get("tokens_per_s"),
+        e.stats.get("new_tokens"), e.asked_at, e.answered_at or e.asked_at)
 
 
-def _clock(seconds: float) -> str:
-    m, s = divmod(max(0.0, seconds), 60)
-    return f"{int(m)}:{s:04.1f}"
-
-
-def exchange_record(e: Exchange) -> dict:
-    return {
-        "question": e.question,
-        "answer": e.answer,
-        "state": e.state,
-        "error": e.error or None,
-        "stopped": e.state == "stopped",
-        "regenerated": e.regenerated,
-        "transcript_used": e.transcript_used,
-        "transcript_edited": e.transcript_edited,
-        "window_s": list(e.window),
-        "model": e.model,
-        "device": e.device,
-        "precision": e.precision,
-        "settings": e.settings,
-        "stats": e.stats,
-        "asked_at": _when(e.asked_at),
-        "answered_at": _when(e.answered_at),
-    }
-
-
-def clip_record(clip: ClipEntry) -> dict:
-    return {
-        "clip": clip.name,
-        "source": clip.path,
-        "recorded": clip.recorded,
-        "duration_s": round(clip.duration, 3),
-        "transcript": clip.asr_text(),
-        "edited_transcript": clip.transcript_override(),
-        "exchanges": [exchange_record(e) for e in clip.exchanges],
-    }
-
-
-def to_json(clips: list[ClipEntry]) -> str:
-    payload = {"exported_at": _when(time.time()), "clips": [clip_record(c) for c in clips]}
-    return json.dumps(payload, indent=2, ensure_ascii=False)
-
-
-def to_markdown(clips: list[ClipEntry]) -> str:
-    lines = [f"# LTU-AS chat export ({_when(time.time())})", ""]
+def session_conversations(clips: list[ClipEntry]) -> list[Conversation]:
+    """One conversation per clip, numbered by the clip's session id."""
+    out = []
     for clip in clips:
-        lines += [f"## {clip.name}", "", f"- Source: `{clip.path or 'recording'}`"]
-        lines.append(f"- Duration: {_clock(clip.duration)}")
-        if clip.asr_text():
-            lines.append(f"- Transcript (Whisper): {clip.asr_text()}")
-        lines.append("")
-        for i, e in enumerate(clip.exchanges, 1):
-            lines += [f"### Q{i}: {e.question}", ""]
-            lines += [e.answer or "_(no answer)_", ""]
-            meta = [f"window {_clock(e.window[0])}–{_clock(e.window[1])}"]
-            if e.state in ("stopped", "failed"):
-                meta.append(f"**{e.state}**" + (f": {e.error}" if e.error else ""))
-            if e.model:
-                meta.append(f"model {e.model} ({e.device}, {e.precision})")
-            if e.stats:
-                first, speed = e.stats.get("first_token_s", 0), e.stats.get("tokens_per_s", 0)
-                meta.append(f"first token {first:.2f} s, {speed:.1f} tokens/s")
-            if e.settings:
-                meta.append(", ".join(f"{k}={v}" for k, v in e.settings.items() if v is not None))
-            meta.append(f"asked {_when(e.asked_at)}")
-            lines += ["- " + m for m in meta]
-            used = "edited transcript" if e.transcript_edited else "transcript"
-            if e.transcript_used:
-                lines += [f"- Input ({used}): {e.transcript_used}"]
-            lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
+        record = ClipRecord(clip.id, clip.path or clip.name, clip.content_hash, clip.duration, 0.0,
+                            clip.path if clip.recorded else None, 1, bool(clip.path) and Path(clip.path).is_file())
+        started = clip.exchanges[0].asked_at if clip.exchanges else 0.0
+        messages = [_message(i, clip.id, e) for i, e in enumerate(clip.exchanges, 1)]
+        out.append(Conversation(clip.id, record.id, "", started, record, messages))
+    return out
 
 
 def write_export(path: str | Path, clips: list[ClipEntry]) -> Path:
     """The suffix picks the format: .json gives JSON, anything else Markdown."""
-    p = Path(path)
-    text = to_json(clips) if p.suffix.lower() == ".json" else to_markdown(clips)
-    p.write_text(text, encoding="utf-8")
-    return p
+    write(session_conversations(clips), path)
+    return Path(path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tempfile
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt
@@ -11,6 +13,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QSplitter,
     QToolBar,
@@ -23,6 +26,7 @@ from .chat_view import ChatView
 from .clip_list import ClipList, local_files
 from .controller import Controller
 from .export import write_export
+from .history_bridge import HistoryBridge
 from .message_bar import MessageBar
 from .model_dialog import ModelDialog
 from .model_status import ModelStatus
@@ -45,7 +49,9 @@ class MainWindow(QMainWindow):
         loader: Loader | None = None,
         persist: bool = True,
         autoload: bool = True,
+        history: bool = True,
     ) -> None:
+        """`history=False` keeps nothing (a --screenshot run must neither show nor change the person's history)."""
         super().__init__()
         self.settings = settings or load_settings()
         self.persist = persist
@@ -56,21 +62,25 @@ class MainWindow(QMainWindow):
         self.setAccessibleName("LTU-AS Desktop")
 
         self.messages = MessageBar()
+        self.history = HistoryBridge.open() if history else HistoryBridge.off()
+        self.history_label: QLabel | None = None  # "history off", when it could not be opened
         self.clip_list = ClipList()
         self.waveform = WaveformView()
         self.transcript = TranscriptView()
         self.chat = ChatView()
         self.model_status = ModelStatus()
-        self.record_bar = RecordBar(recordings_dir(), self.settings.input_device)
+        self.record_bar = RecordBar(self._new_recording_path, self.settings.input_device)
         self.player_bar = PlayerBar()
         self.controller = Controller(
-            self.chat, self.transcript, self.waveform, self.clip_list, self.model_status, self.messages, loader
+            self.chat, self.transcript, self.waveform, self.clip_list, self.model_status, self.messages, loader,
+            self.history,
         )
         self.controller.generation = dict(self.settings.generation)
         self._build_layout()
         self._build_actions()
         self._wire()
         self._restore_layout()
+        self._history_state()
         if autoload:
             self.load_model()
 
@@ -79,7 +89,7 @@ class MainWindow(QMainWindow):
         clips = QWidget()
         clip_box = QVBoxLayout(clips)
         clip_box.setContentsMargins(0, 0, 0, 0)
-        clip_title = QLabel("<b>Clips</b>")
+        clip_title = QLabel("<b>Clips and conversations</b>")
         clip_title.setBuddy(self.clip_list)
         clip_box.addWidget(clip_title)
         clip_box.addWidget(self.clip_list, 1)
@@ -108,7 +118,7 @@ class MainWindow(QMainWindow):
         self.main_split.setStretchFactor(1, 1)
         for s in (self.main_split, self.right_split, self.lower_split):
             s.setChildrenCollapsible(False)
-        self.main_split.setSizes([180, 1100])
+        self.main_split.setSizes([220, 1060])
         self.right_split.setSizes([150, 600])
         self.lower_split.setSizes([350, 650])
 
@@ -133,9 +143,15 @@ class MainWindow(QMainWindow):
 
         self.open_action = action("&Open…", self.open_files, QKeySequence.StandardKey.Open, "Open audio files (Ctrl+O)")
         self.record_action = action("&Record", self.record_bar.toggle, "Ctrl+R")
-        self.export_clip_action = action("Export This Clip's Chat…", lambda: self.export(all_clips=False), "Ctrl+E")
-        self.export_all_action = action("Export All Chats…", lambda: self.export(all_clips=True), "Ctrl+Shift+E")
-        self.remove_action = action("Remove Clip", self._remove_current)
+        self.export_conversation_action = action("Export This Conversation…", lambda: self.export("conversation"),
+                                                 "Ctrl+E")
+        self.export_selected_action = action("Export Selected…", lambda: self.export("selection"), None,
+                                             "Export the conversations of the selected rows")
+        self.export_all_action = action("Export All Conversations…", lambda: self.export("all"), "Ctrl+Shift+E")
+        self.remove_action = action("&Delete…", lambda: self.delete(self.clip_list.selected_keys()), None,
+                                    "Delete the selected clips or conversations")
+        self.new_conversation_action = action("&New Conversation", self.controller.new_conversation, "Ctrl+N",
+                                              "Ask about this clip in a new conversation (Ctrl+N)")
         quit_action = action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.model_action = action("&Choose Model…", self.choose_model, "Ctrl+M")
         self.cancel_load_action = action("Cancel Loading", self.controller.cancel_load)
@@ -146,8 +162,8 @@ class MainWindow(QMainWindow):
 
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        for a in (self.open_action, self.record_action, None, self.export_clip_action, self.export_all_action, None,
-                  self.remove_action, None, quit_action):
+        for a in (self.open_action, self.record_action, None, self.export_conversation_action,
+                  self.export_selected_action, self.export_all_action, None, self.remove_action, None, quit_action):
             file_menu.addSeparator() if a is None else file_menu.addAction(a)
         model_menu = menu.addMenu("&Model")
         model_menu.addAction(self.model_action)
@@ -157,6 +173,7 @@ class MainWindow(QMainWindow):
         play_menu.addAction(self.play_window_action)
         chat_menu = menu.addMenu("&Chat")
         chat_menu.addAction(self.ask_focus_action)
+        chat_menu.addAction(self.new_conversation_action)
         chat_menu.addAction(self.stop_action)
         view_menu = menu.addMenu("&View")
         theme_menu = view_menu.addMenu("&Theme")
@@ -194,15 +211,57 @@ class MainWindow(QMainWindow):
         self.waveform.seekRequested.connect(self.player_bar.play)
         self.transcript.seekRequested.connect(self.player_bar.play)
         self.model_status.chooseRequested.connect(self.choose_model)
+        self.clip_list.deleteRequested.connect(self.delete)
+        self.clip_list.customContextMenuRequested.connect(self._clip_menu)
         c.clipSelected.connect(self._clip_selected)
         c.modelLoaded.connect(lambda info: self.statusBar().showMessage(f"Model ready: {info.label}", 5000))
         self._clip_selected(None)
 
+    def _new_recording_path(self) -> Path:
+        """From the history, which owns what is recorded; without one, in the data (else a temporary) folder."""
+        path = self.history.new_recording_path()
+        if path is not None:
+            return path
+        try:
+            folder = recordings_dir()
+        except OSError:
+            folder = Path(tempfile.gettempdir()) / "ltu-desktop-recordings"
+        return folder / time.strftime("recording-%Y%m%d-%H%M%S.wav")
+
+    def _history_state(self) -> None:
+        """Say once that the history could not be opened (the app runs on without it) or was repaired."""
+        if self.history.problem:
+            self.messages.show_message(f"{self.history.problem} Questions are answered as usual, but nothing is "
+                                       "saved this session.")
+            label = QLabel("History off: nothing is saved")
+            label.setObjectName("muted")
+            label.setToolTip(self.history.problem)
+            self.statusBar().addPermanentWidget(label)
+            self.history_label = label
+        elif self.history.notice:
+            self.messages.show_message(self.history.notice, "info")
+
     def _clip_selected(self, clip) -> None:
-        self.player_bar.set_clip(clip.audio.samples if clip else None, clip.duration if clip else 0.0)
-        for a in (self.export_clip_action, self.remove_action, self.play_action, self.play_window_action):
+        audio = clip.audio if clip is not None else None
+        self.player_bar.set_clip(audio.samples if audio is not None else None, clip.duration if clip else 0.0)
+        for a in (self.export_conversation_action, self.remove_action):
             a.setEnabled(clip is not None)
+        for a in (self.play_action, self.play_window_action):
+            a.setEnabled(audio is not None)
+        self.new_conversation_action.setEnabled(clip is not None and self.history.enabled)
         self.setWindowTitle(f"{clip.name} – LTU-AS Desktop" if clip else "LTU-AS Desktop")
+
+    def _clip_menu(self, pos) -> None:
+        key = self.clip_list.key_at(pos)
+        if key is None:
+            return
+        menu = QMenu(self)
+        if key[0] == "clip":
+            menu.addAction(self.new_conversation_action)
+        menu.addAction(self.export_selected_action)
+        menu.addSeparator()
+        menu.addAction(self.remove_action)
+        menu.exec(self.clip_list.viewport().mapToGlobal(pos))
 
     # --- commands --------------------------------------------------------------------------
     def add_files(self, paths: list[str]) -> None:
@@ -228,26 +287,78 @@ class MainWindow(QMainWindow):
             self._save()
             self.load_model()
 
-    def export(self, all_clips: bool) -> Path | None:
-        c = self.controller
-        clips = list(c.clips.values()) if all_clips else [c.current] if c.current else []
-        if not clips:
-            self.messages.show_message("There is no chat to export yet.", "info")
+    def export(self, scope: str = "all") -> Path | None:
+        """Export "conversation" (the open one), "selection" (the selected rows) or "all" to Markdown or JSON.
+        Without a history, this session's chats are written in the same format."""
+        c, keys = self.controller, self._scope_keys(scope)
+        ids = None if scope == "all" else c.conversation_ids(keys)
+        chosen = c.clips.values() if scope == "all" else [c.clips[i] for kind, i in keys
+                                                               if kind == "clip" and i in c.clips]
+        unsaved = [x for x in chosen if x.exchanges]
+        if self.history.enabled:
+            empty = not (self.history.summaries() if ids is None else ids)
+        else:
+            empty = not unsaved
+        if empty:
+            self.messages.show_message("There is no conversation to export yet.", "info")
             return None
-        stem = "ltu-chats" if all_clips else Path(clips[0].name).stem + "-chat"
+        stem = {"conversation": Path(c.current.name).stem + "-chat" if c.current else "chat",
+                "selection": "ltu-selected-chats"}.get(scope, "ltu-chats")
         start = str(Path(self.settings.last_folder or Path.home()) / f"{stem}.md")
-        path, chosen = QFileDialog.getSaveFileName(self, "Export chat", start, "Markdown (*.md);;JSON (*.json)")
+        path, chosen_filter = QFileDialog.getSaveFileName(self, "Export conversations", start,
+                                                          "Markdown (*.md);;JSON (*.json)")
         if not path:
             return None
         if not Path(path).suffix:
-            path += ".json" if "json" in chosen.lower() else ".md"
+            path += ".json" if "json" in chosen_filter.lower() else ".md"
         try:
-            written = write_export(path, clips)
+            if not self.history.enabled:
+                write_export(path, unsaved)
+            elif self.history.export(path, None, ids) is None:
+                return None
         except OSError as exc:
             self.messages.show_message(f"Could not export: {exc}")
             return None
-        self.statusBar().showMessage(f"Exported to {written}", 5000)
-        return written
+        self.statusBar().showMessage(f"Exported to {path}", 5000)
+        return Path(path)
+
+    def _scope_keys(self, scope: str) -> list[tuple[str, int]]:
+        current = self.controller.current
+        if scope == "selection":
+            return self.clip_list.selected_keys()
+        if scope == "conversation" and current is not None:
+            if self.history.enabled:
+                return [("conversation", current.conversation_id)] if current.conversation_id else []
+            return [("clip", current.id)]
+        return []
+
+    def delete(self, keys: list) -> bool:
+        """Delete clips or conversations after the person confirms; False when nothing was deleted."""
+        c = self.controller
+        clips = [c.clips[i] for kind, i in keys if kind == "clip" and i in c.clips]
+        conversations = [i for kind, i in keys if kind == "conversation"
+                         and not any(i in c.clip_list.conversation_ids(x.id) for x in clips)]
+        if not clips and not conversations:
+            return False
+        what = []
+        if clips:
+            what.append(f"the clip “{clips[0].name}”" if len(clips) == 1 else f"{len(clips)} clips")
+            what[-1] += " with its conversations" if len(clips) == 1 else " with their conversations"
+        if conversations:
+            what.append("1 conversation" if len(conversations) == 1 else f"{len(conversations)} conversations")
+        where = "from the history" if self.history.enabled else "from this session"
+        notes = []
+        if any(x.recorded and x.store_id is not None for x in clips):
+            notes.append("Recordings made in the app are deleted too.")
+        if any(not x.recorded for x in clips):
+            notes.append("Opened audio files themselves are not touched.")
+        text = f"Delete {' and '.join(what)} {where}? This cannot be undone. {' '.join(notes)}".strip()
+        buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+        if QMessageBox.question(self, "Delete", text, buttons, QMessageBox.StandardButton.No) \
+                != QMessageBox.StandardButton.Yes:
+            return False
+        c.delete([("clip", x.id) for x in clips] + [("conversation", i) for i in conversations])
+        return True
 
     def set_theme(self, name: str) -> None:
         self.settings.theme = name
@@ -259,18 +370,15 @@ class MainWindow(QMainWindow):
         if clip is not None:
             self.player_bar.play(*clip.window())
 
-    def _remove_current(self) -> None:
-        if self.controller.current is not None:
-            self.controller.remove(self.controller.current.id)
-
     def _show_shortcuts(self) -> None:
         QMessageBox.information(
             self,
             "Keyboard shortcuts",
             "Ctrl+O  open audio files\nCtrl+R  start / stop recording\nCtrl+P  play / pause\n"
             "Ctrl+Shift+P  play the model's window\nCtrl+L  type a question\nEnter  send, Shift+Enter  new line\n"
-            "Esc  stop the answer\nCtrl+M  choose the model\nCtrl+E  export this clip's chat\n"
-            "Left / Right on the waveform  move the window (Shift: 5 s)\nDelete in the clip list  remove the clip",
+            "Esc  stop the answer\nCtrl+N  new conversation about this clip\nCtrl+M  choose the model\n"
+            "Ctrl+E  export this conversation\nLeft / Right on the waveform  move the window (Shift: 5 s)\n"
+            "Delete in the list  delete the selected clips or conversations",
         )
 
     # --- drops anywhere on the window --------------------------------------------------------

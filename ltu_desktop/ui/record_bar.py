@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
@@ -47,15 +47,16 @@ class LevelMeter(QWidget):
 
 
 class RecordBar(QWidget):
-    """`recorded(path)` when a take ends; `failed(message)` when the microphone or disk fails."""
+    """`recorded(path)` when a take ends; `failed(message)` when the microphone or disk fails.
+    `new_path()` names each take's file (the history hands out names in the folder it owns)."""
 
     recorded = Signal(str)
     failed = Signal(str)
     started = Signal()
 
-    def __init__(self, folder: Path, device_name: str = "", parent: QWidget | None = None) -> None:
+    def __init__(self, new_path: Callable[[], Path], device_name: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.folder = folder
+        self.new_path = new_path
         self.recorder = Recorder()
         self.button = QToolButton()
         self.button.setText("● Record")
@@ -114,8 +115,8 @@ class RecordBar(QWidget):
             self.start()
 
     def start(self) -> None:
-        path = self.folder / time.strftime("recording-%Y%m%d-%H%M%S.wav")
         try:
+            path = self.new_path()
             if not self.devices.isEnabled():
                 refresh_devices()
                 self.fill_devices()

@@ -16,7 +16,9 @@ def next_id() -> int:
     return next(_ids)
 
 
-# An exchange's life: queued -> (waiting for a model) -> thinking -> streaming -> done | stopped | failed
+# An exchange's life: queued -> (waiting for a model) -> thinking -> streaming -> done | stopped | failed | cancelled.
+# Restored from the history it may also be "interrupted" (the app ended mid-answer) or "elsewhere" (another
+# ltu-desktop window is still answering it).
 PENDING_STATES = ("queued", "waiting", "thinking", "streaming")
 
 
@@ -40,6 +42,8 @@ class Exchange:
     settings: dict = field(default_factory=dict)
     stats: dict = field(default_factory=dict)
     regenerated: bool = False
+    conversation_id: int | None = None  # in the history; None when it is not saved
+    message_id: int | None = None
 
     @property
     def pending(self) -> bool:
@@ -48,10 +52,14 @@ class Exchange:
 
 @dataclass
 class ClipEntry:
-    """A clip of this session: its audio, the chosen window, its transcript and its chat."""
+    """A clip: its audio, the chosen window, its transcript and the chat of its open conversation.
+
+    A clip from the history starts without audio (`audio` None): it is decoded when opened, or stays without
+    when its file is gone (`missing` says why), so its conversations can be read but not continued.
+    """
 
     name: str
-    audio: object  # ltu_desktop.audio.io.Audio
+    audio: object = None  # ltu_desktop.audio.io.Audio
     path: str = ""
     recorded: bool = False
     envelope: object = None  # numpy (2, bins) min/max for the waveform
@@ -62,10 +70,24 @@ class ClipEntry:
     transcript_error: str = ""
     edited_text: str | None = None
     exchanges: list[Exchange] = field(default_factory=list)
+    content_hash: str = ""
+    known_duration: float = 0.0  # from the history, until the audio is decoded
+    store_id: int | None = None  # the clip's id in the history
+    conversation_id: int | None = None  # the open conversation; None: the next question starts one
+    opened: bool = False  # its saved conversation and transcript edit were restored
+    loading: bool = False
+    missing: str = ""  # why its audio cannot be used ("" when it can)
+    saved_text: str = ""  # the transcript the open conversation's last question used (shown while no ASR)
 
     @property
     def duration(self) -> float:
-        return self.audio.duration
+        return self.audio.duration if self.audio is not None else self.known_duration
+
+    def ask_problem(self) -> str:
+        """Why no question can be asked about this clip now ("" when one can)."""
+        if self.missing:
+            return self.missing
+        return "" if self.audio is not None else "Loading the audio…"
 
     def window(self) -> tuple[float, float]:
         """The 10 s the model hears (the whole clip when it is shorter)."""

@@ -104,10 +104,14 @@ class TranscriptView(QWidget):
         self.editor.setPlainText(edited if edited is not None else self._asr_text)
         self.banner.setVisible(edited is not None)
         state = clip.transcript_state if clip else "none"
-        self.progress.setVisible(state in ("pending", "waiting", "running"))
+        if clip is not None and clip.audio is None:
+            state = "missing" if clip.missing else "loading"
+        self.progress.setVisible(state in ("pending", "waiting", "running", "loading"))
         self.state.setText(
             {
                 "none": "",
+                "missing": "audio unavailable",
+                "loading": "loading the audio…",
                 "pending": "queued…",
                 "waiting": "waiting for a model…",
                 "running": "transcribing…",
@@ -129,6 +133,11 @@ class TranscriptView(QWidget):
                 self.segments.addItem(item)
             if getattr(transcript, "language", None):
                 self.state.setText(f"language: {transcript.language}")
+        elif clip is not None and clip.saved_text:
+            item = QListWidgetItem(clip.saved_text)
+            item.setFlags(Qt.ItemFlag.NoItemFlags)
+            item.setToolTip("The transcript the conversation's last question used")
+            self.segments.addItem(item)
         self._buttons(editing=False, has_clip=clip is not None, edited=edited is not None)
 
     def begin_edit(self) -> None:

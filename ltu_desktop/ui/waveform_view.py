@@ -44,6 +44,7 @@ class WaveformView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._env: np.ndarray | None = None
+        self._note = ""
         self._duration = 0.0
         self._start = 0.0
         self._playhead: float | None = None
@@ -59,8 +60,9 @@ class WaveformView(QWidget):
         return QSize(600, 130)
 
     # --- state -----------------------------------------------------------------------------
-    def set_clip(self, env: np.ndarray | None, duration: float, window_start: float = 0.0) -> None:
-        self._env, self._duration = env, duration
+    def set_clip(self, env: np.ndarray | None, duration: float, window_start: float = 0.0, note: str = "") -> None:
+        """`note` replaces the hint drawn when there is no waveform (a clip whose audio is missing or loading)."""
+        self._env, self._duration, self._note = env, duration, note
         self._start = self._clamp(window_start)
         self._playhead = None
         self._describe()
@@ -129,7 +131,9 @@ class WaveformView(QWidget):
         p.drawRoundedRect(QRectF(self.rect()).adjusted(0.5, 0.5, -0.5, -0.5), 6, 6)
         if self._env is None or self._duration <= 0:
             p.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
-            p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "Open, drop or record a clip to see its waveform")
+            flags = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+            p.drawText(self.rect().adjusted(12, 0, -12, 0), flags,
+                       self._note or "Open, drop or record a clip to see its waveform")
             return
         window = self.window_rect()
         shade = QColor(accent)

@@ -320,6 +320,7 @@ class DecodedFile:
     audio: object  # Audio
     envelope: object  # numpy (2, bins)
     recorded: bool
+    content_hash: str = ""  # of the decoded samples: how the history knows a clip again
 
 
 class AudioFileWorker(QObject):
@@ -343,7 +344,7 @@ class AudioFileWorker(QObject):
 
         try:
             audio = load_audio(path)
-            self.decoded.emit(DecodedFile(path, audio, envelope(audio.samples), recorded))
+            self.decoded.emit(DecodedFile(path, audio, envelope(audio.samples), recorded, audio.content_hash))
         except Exception as exc:
             self.failed.emit(path, describe_error(exc))
 

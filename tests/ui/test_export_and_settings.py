@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import pytest
 from conftest import wait_clips, wait_done
 from PySide6.QtWidgets import QDialog, QFileDialog
 
+from ltu_desktop.batch import read_items
 from ltu_desktop.settings import ModelChoice, Settings, load_settings, save_settings, settings_path
 from ltu_desktop.ui.model_dialog import ModelDialog
 
@@ -27,34 +30,52 @@ def test_export_all_chats_to_json_and_markdown(make_window, qtbot, tone_file, lo
     window, tone, long = two_answered_clips(make_window, qtbot, tone_file, long_file)
     target = {"path": str(tmp_path / "all.json"), "filter": "JSON (*.json)"}
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a: (target["path"], target["filter"])))
-    written = window.export(all_clips=True)
-    data = json.loads(written.read_text())
-    assert [c["clip"] for c in data["clips"]] == ["tone.wav", "long.flac"]
-    first = data["clips"][0]["exchanges"][0]
-    assert first["question"] == "What is it?" and first["answer"] == "The speaker sounds calm."
-    assert first["transcript_used"] == "The meeting is on Monday. Bring the slides."
+    window.export_all_action.trigger()
+    data = read_items(tmp_path / "all.json")
+    assert [Path(m["audio_id"]).name for m in data] == ["tone.wav", "long.flac"]
+    first = data[0]
+    assert first["instruction"] == "What is it?" and first["pred"] == "The speaker sounds calm."
+    assert first["input"] == "The meeting is on Monday. Bring the slides." and first["status"] == "complete"
     assert first["model"] == "Fake model" and first["device"] == "cpu" and first["precision"] == "fp32"
     assert first["settings"]["temperature"] == 0.1 and "tokens_per_s" in first["stats"] and first["asked_at"]
-    assert data["clips"][1]["exchanges"][0]["window_s"] == [5.0, 15.0]
+    assert data[1]["window_s"] == [5.0, 15.0]
 
     target.update(path=str(tmp_path / "all"), filter="Markdown (*.md)")
-    md = window.export(all_clips=True).read_text()
-    assert md.startswith("# LTU-AS chat export") and "## tone.wav" in md and "## long.flac" in md
-    assert "### Q1: What is it?" in md and "The speaker sounds calm." in md and "model Fake model (cpu, fp32)" in md
+    md = window.export("all").read_text()
+    assert md.startswith("# ltu-desktop conversations") and "## tone.wav" in md and "## long.flac" in md
+    assert "### 1. What is it?" in md and "> The speaker sounds calm." in md and "Fake model · cpu · fp32" in md
 
 
-def test_export_this_clip_only(make_window, qtbot, tone_file, long_file, tmp_path, monkeypatch):
+def test_export_this_conversation_only(make_window, qtbot, tone_file, long_file, tmp_path, monkeypatch):
     window, tone, long = two_answered_clips(make_window, qtbot, tone_file, long_file)
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a: (str(tmp_path / "one.md"), "")))
-    window.export_clip_action.trigger()
+    window.export_conversation_action.trigger()
     md = (tmp_path / "one.md").read_text()
     assert "## long.flac" in md and "tone.wav" not in md
+
+
+def test_export_the_selected_rows(make_window, qtbot, tone_file, long_file, tmp_path, monkeypatch):
+    window, tone, long = two_answered_clips(make_window, qtbot, tone_file, long_file)
+    window.clip_list.select(tone.id)
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a: (str(tmp_path / "sel.json"), "")))
+    window.export_selected_action.trigger()
+    assert [m["instruction"] for m in read_items(tmp_path / "sel.json")] == ["What is it?"]
+
+
+def test_nothing_to_export_says_so(make_window, qtbot, tone_file, monkeypatch):
+    window = make_window()
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a: pytest.fail("no dialog expected")))
+    assert window.export("all") is None and "no conversation to export" in window.messages.text()
+    window.add_files([tone_file])
+    wait_clips(qtbot, window, 1)
+    assert window.export("conversation") is None
 
 
 def test_a_stopped_answer_is_exported_as_stopped(make_window, qtbot, tone_file, tmp_path):
     from ui_fakes import FakeEngine
 
-    from ltu_desktop.ui.export import to_json, to_markdown
+    from ltu_desktop.store.export import to_json, to_markdown
+    from ltu_desktop.ui.export import session_conversations
 
     window = make_window(engine=FakeEngine(pieces=[f"w{i} " for i in range(50)], delay=0.03))
     window.add_files([tone_file])
@@ -63,9 +84,10 @@ def test_a_stopped_answer_is_exported_as_stopped(make_window, qtbot, tone_file, 
     qtbot.waitUntil(lambda: "w2" in e.answer, timeout=5000)
     window.controller.stop()
     wait_done(qtbot, e)
-    record = json.loads(to_json([clip]))["clips"][0]["exchanges"][0]
-    assert record["stopped"] and record["answer"].startswith("w0 w1 w2")
-    assert "**stopped**" in to_markdown([clip])
+    for conversations in (session_conversations([clip]), window.history.history.conversations()):
+        record = json.loads(to_json(conversations))[0]
+        assert record["status"] == "stopped" and record["pred"].startswith("w0 w1 w2") and record["pred"] == e.answer
+        assert "**Answer** (stopped)" in to_markdown(conversations)
 
 
 def test_model_dialog_returns_the_files_and_refuses_missing_ones(qtbot, tmp_path):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from conftest import drag_enter_event, drop_files, wait_clips, write_tone
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 
 def test_dropping_two_files_on_the_clip_list_adds_both_resampled_to_16k_mono(make_window, qtbot, tone_file, long_file):
@@ -78,7 +78,8 @@ def test_file_open_uses_the_native_dialog_and_remembers_the_folder(make_window, 
     assert seen["folder"] == str(sub)
 
 
-def test_removing_a_clip_drops_its_chat(make_window, qtbot, tone_file, long_file):
+def test_removing_a_clip_drops_its_chat(make_window, qtbot, tone_file, long_file, monkeypatch):
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a: QMessageBox.StandardButton.Yes))
     window = make_window()
     window.add_files([tone_file])
     first = wait_clips(qtbot, window, 1)[0]
@@ -90,10 +91,21 @@ def test_removing_a_clip_drops_its_chat(make_window, qtbot, tone_file, long_file
     assert window.controller.current is not None and window.controller.current.name == "long.flac"
 
 
-def test_a_file_dropped_on_the_question_box_becomes_a_clip_not_text(make_window, qtbot, tone_file):
+def test_a_file_dropped_on_the_question_box_becomes_a_clip_not_text(make_window, qtbot, tone_file, long_file):
     window = make_window()
     window.add_files([tone_file])
     wait_clips(qtbot, window, 1)
-    assert drop_files(window.chat.input.viewport(), [tone_file])
+    assert drop_files(window.chat.input.viewport(), [long_file])
     assert len(wait_clips(qtbot, window, 2)) == 2
     assert window.chat.input.toPlainText() == ""
+
+
+def test_opening_a_file_again_shows_the_clip_there_is(make_window, qtbot, tone_file, long_file, tmp_path):
+    window = make_window()
+    window.add_files([tone_file, long_file])
+    tone = next(c for c in wait_clips(qtbot, window, 2) if c.name == "tone.wav")
+    copy = tmp_path / "copy.wav"
+    copy.write_bytes(tone_file.read_bytes())
+    window.add_files([copy])
+    qtbot.waitUntil(lambda: window.controller.current is tone, timeout=5000)
+    assert len(window.controller.clips) == 2 and window.clip_list.count() == 2
