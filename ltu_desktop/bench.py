@@ -1,7 +1,9 @@
 """`ltu-desktop bench`: where a person's wait goes, stage by stage, written as JSON and a Markdown table.
 
-Each number is measured in one process, so ratios between rows (cold vs warm load, first vs second
-question) are meaningful even on a noisy machine; absolute times are what this machine did today.
+Everything is measured in one process, so ratios between rows (cold vs warm load, first vs second
+question, decode vs the memory-bandwidth bound) hold on a noisy machine; absolute times are what this
+machine did today. Decode on a CPU is bound by bytes of weights read per token, so it is reported as a
+percentage of weight-bytes / measured copy bandwidth.
 """
 
 from __future__ import annotations
@@ -22,12 +24,17 @@ QUESTIONS = (
     "What is the speaker's emotion?",
     "What can be inferred from the spoken text and sounds? Why?",
 )
+TARGETS = {"features_s": 3.0, "second_first_token_ratio": 0.5, "decode_bound_pct_int8": 50.0}
 
 
 def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clip", type=Path, default=None, help="audio file (default: the sample clip in resources/)")
     p.add_argument("--questions", type=int, default=3, help="questions asked about the clip (1-5)")
     p.add_argument("--max-new-tokens", type=int, default=40)
+    p.add_argument("--lengths", default="10,50,100", help="answer lengths (tokens) for the growth rows")
+    p.add_argument("--clip-seconds", default="5,60,300", help="clip lengths for the transcript growth rows")
+    p.add_argument("--layers", type=int, default=32, help="synthetic-7b: decoder layers (32 = full size)")
+    p.add_argument("--quick", action="store_true", help="seconds-long smoke run (CI): few tokens, no growth rows")
     p.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for bench.json and bench.md")
 
 
@@ -41,46 +48,127 @@ def _timed(fn):
     return value, time.perf_counter() - t0
 
 
-def run_bench(args: argparse.Namespace) -> int:
+def memory_bandwidth_gbs(mb: int = 512, repeats: int = 5) -> float:
+    """Best of a few large copies: bytes read + written per second, the ceiling a memory-bound decode meets."""
     import torch
 
-    from .audio.io import load_audio
-    from .cli import _progress_printer, resolve_profile
-    from .engine.engine import Engine, peak_memory_mb
-    from .engine.types import GenerationSettings
+    a = torch.ones(mb * 2**18, dtype=torch.float32)
+    b = torch.empty_like(a)
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        b.copy_(a)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * a.numel() * 4 / best / 1e9
 
-    progress = _progress_printer(args.quiet)
+
+def weight_bytes_per_token(engine) -> float:
+    """Bytes of LLM weights a decode step reads: linear layers at the plan's bytes per weight, plus the head."""
+    from .engine.precision import BYTES_PER_WEIGHT, llm_parameters
+
+    cfg = engine.lm.llm.config
+    linear, _ = llm_parameters({k: getattr(cfg, k) for k in (
+        "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+        "vocab_size")} | {"tie_word_embeddings": getattr(cfg, "tie_word_embeddings", False)})
+    return linear * BYTES_PER_WEIGHT[engine.plan.precision]
+
+
+def _load(args, progress):
+    from .engine.engine import Engine
+    from .engine.precision import plan
+
+    if args.profile == "synthetic-7b":
+        from .synthetic import build_engine
+
+        p = plan(args.device, args.precision)
+        engine, t_cold = _timed(lambda: build_engine(p, args.layers, progress))
+        return engine, 0.0, t_cold, None
+    from .cli import resolve_profile
+
     profile, t_assets = _timed(lambda: resolve_profile(args, progress))
     engine, t_cold = _timed(lambda: Engine.load(profile, args.device, args.precision, progress))
     del engine
     engine, t_warm = _timed(lambda: Engine.load(profile, args.device, args.precision))
+    return engine, t_assets, t_cold, t_warm
+
+
+def _ask(engine, clip, question, settings, transcript=None) -> dict:
+    t0 = time.perf_counter()
+    for _ in engine.answer(clip, question, transcript=transcript, settings=settings):
+        pass
+    a = engine.last_answer
+    return {"question": question, "answer": a.text, "total_s": round(time.perf_counter() - t0, 3),
+            **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in a.stats.to_dict().items()}}
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from .audio.io import from_array, load_audio
+    from .cli import _progress_printer
+    from .engine.engine import peak_memory_mb
+    from .engine.features import encoder_states, window_mel
+    from .engine.types import GenerationSettings
+
+    if args.quick:
+        args.profile = args.profile or "tiny"
+    args.profile = args.profile or "demo"
+    progress = _progress_printer(args.quiet)
+    bandwidth = memory_bandwidth_gbs(128 if args.quick else 1024)
+    engine, t_assets, t_cold, t_warm = _load(args, progress)
     clip_path = args.clip or sample_clip()
     audio, t_audio = _timed(lambda: load_audio(clip_path))
-    transcript, t_asr = (None, 0.0)
+    stages = {"assets": t_assets, "load_cold": t_cold, "load_warm": t_warm, "audio_load": t_audio}
+    transcript = None
     if engine.transcriber is not None:
-        transcript, t_asr = _timed(lambda: engine.transcribe(audio))
-    clip, t_features = _timed(lambda: engine.prepare(audio, None, transcript))
-    settings = GenerationSettings(temperature=0.0, max_new_tokens=args.max_new_tokens, repetition_penalty=1.1)
-    asked = []
-    for q in QUESTIONS[: max(1, min(args.questions, len(QUESTIONS)))]:
-        t0 = time.perf_counter()
-        for _ in engine.answer(clip, q, settings=settings):
-            pass
-        a = engine.last_answer
-        asked.append({"question": q, "answer": a.text, "total_s": round(time.perf_counter() - t0, 3),
-                      **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in a.stats.to_dict().items()}})
+        transcript, stages["transcript"] = _timed(lambda: engine.transcribe(audio))
+    text_input = None if transcript is not None else "Hello team, the meeting moves to Thursday at three thirty."
+    if engine.encoder is not None:
+        mel, stages["log_mel"] = _timed(lambda: window_mel(audio.samples, 0.0, engine.encoder.conv1.weight.shape[1]))
+        feats, stages["whisper_encoder"] = _timed(lambda: encoder_states(engine.encoder, mel))
+        _, stages["tltr_projection"] = _timed(lambda: engine.lm.audio_tokens(feats))
+    clip, stages["prepare"] = _timed(lambda: engine.prepare(audio, None, transcript))
+    n_new = 8 if args.quick else args.max_new_tokens
+    settings = GenerationSettings(temperature=0.0, max_new_tokens=n_new, repetition_penalty=1.1)
+    n_q = 2 if args.quick else max(1, min(args.questions, len(QUESTIONS)))
+    asked = [_ask(engine, clip, q, settings, text_input) for q in QUESTIONS[:n_q]]
+
+    growth_answer, growth_clip = [], []
+    if not args.quick:
+        for n in (int(x) for x in args.lengths.split(",") if x):
+            s = GenerationSettings(temperature=0.0, max_new_tokens=n, repetition_penalty=1.0)
+            row = _ask(engine, clip, "Describe the recording in detail.", s, text_input)
+            growth_answer.append({k: row[k] for k in ("max_new_tokens", "new_tokens", "first_token_s", "tokens_per_s",
+                                                      "total_s") if k in row} | {"max_new_tokens": n})
+        if engine.transcriber is not None:
+            for seconds in (float(x) for x in args.clip_seconds.split(",") if x):
+                reps = int(np.ceil(seconds / audio.duration))
+                long = from_array(np.tile(audio.samples, reps)[: int(seconds * 16000)], source=f"{seconds:.0f} s")
+                _, t_asr = _timed(lambda: engine.transcribe(long))
+                _, t_feat = _timed(lambda: engine.prepare(long, None, engine.transcribe(long)))
+                growth_clip.append({"clip_s": seconds, "transcript_s": round(t_asr, 3), "features_s": round(t_feat, 3)})
+
+    decode_tps = max((q["tokens_per_s"] for q in asked), default=0.0)
+    bound_tps = bandwidth * 1e9 / weight_bytes_per_token(engine)
+    estimate = getattr(engine, "memory_estimate", None)
     result = {
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
                     "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
-                    "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
-        "profile": profile.name, "label": profile.describe(), "device": engine.device, "precision": engine.precision,
-        "clip": str(clip_path), "clip_seconds": round(audio.duration, 2),
-        "stages_s": {"assets": round(t_assets, 3), "load_cold": round(t_cold, 3), "load_warm": round(t_warm, 3),
-                     "audio_load": round(t_audio, 4), "transcript": round(t_asr, 3),
-                     "features": round(t_features, 3)},
+                    "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+                    "memory_bandwidth_gbs": round(bandwidth, 2)},
+        "profile": engine.profile.name, "label": engine.profile.describe(), "device": engine.device,
+        "precision": engine.precision, "clip": str(clip_path), "clip_seconds": round(audio.duration, 2),
+        "stages_s": {k: round(v, 4) for k, v in stages.items() if v is not None},
         "questions": asked,
-        "peak_memory_mb": round(peak_memory_mb(engine.plan.device), 1),
+        "growth_answer_length": growth_answer, "growth_clip_length": growth_clip,
+        "decode": {"tokens_per_s": round(decode_tps, 2), "bound_tokens_per_s": round(bound_tps, 2),
+                   "percent_of_bound": round(100 * decode_tps / bound_tps, 1) if bound_tps else None,
+                   "weight_gb_per_token": round(weight_bytes_per_token(engine) / 1e9, 3)},
+        "memory_mb": {"peak_measured": round(peak_memory_mb(engine.plan.device), 1),
+                      "estimated": round(estimate.total_mb, 1) if estimate else None},
+        "targets": _targets(stages, asked, decode_tps, bound_tps, engine.precision),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
@@ -90,26 +178,58 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _targets(stages: dict, asked: list[dict], decode: float, bound: float, precision: str) -> list[str]:
+    """Each target with met / missed and by how much, so a miss is visible in the output itself."""
+    out = []
+    if "whisper_encoder" in stages:
+        t = stages["whisper_encoder"] + stages.get("log_mel", 0)
+        out.append(f"10 s window features {t:.2f} s (target < {TARGETS['features_s']} s): "
+                   + ("met" if t < TARGETS["features_s"] else f"missed by {t - TARGETS['features_s']:.2f} s"))
+    if len(asked) >= 2 and asked[0]["first_token_s"] > 0:
+        r = asked[1]["first_token_s"] / asked[0]["first_token_s"]
+        out.append(f"second question's first token = {r:.2f} x the first's (target <= 0.5): "
+                   + ("met" if r <= 0.5 else f"missed by {r - 0.5:.2f}"))
+    if precision == "int8" and bound:
+        pct = 100 * decode / bound
+        out.append(f"int8 decode at {pct:.0f}% of the bandwidth bound (target >= 50%): "
+                   + ("met" if pct >= 50 else f"missed by {50 - pct:.0f} points"))
+    return out
+
+
 def markdown(r: dict) -> str:
-    s = r["stages_s"]
+    m = r["machine"]
     lines = [
-        f"Profile `{r['profile']}` on {r['device']} {r['precision']}, {r['machine']['cpus']} CPUs"
-        f"{', ' + r['machine']['gpu'] if r['machine']['gpu'] else ''}, torch {r['machine']['torch']}, {r['date']}",
+        f"Profile `{r['profile']}` on {r['device']} {r['precision']}: {m['cpus']} CPUs ({m['threads']} threads)"
+        f"{', ' + m['gpu'] if m['gpu'] else ''}, torch {m['torch']}, copy bandwidth {m['memory_bandwidth_gbs']} GB/s,"
+        f" {r['date']}",
         "",
         "| stage | seconds |",
         "| --- | --- |",
-        f"| model files ready (conversion on first run) | {s['assets']:.2f} |",
-        f"| load, cold | {s['load_cold']:.2f} |",
-        f"| load, warm | {s['load_warm']:.2f} |",
-        f"| audio load + resample ({r['clip_seconds']} s clip) | {s['audio_load']:.3f} |",
-        f"| transcript (Whisper) | {s['transcript']:.2f} |",
-        f"| audio features (10 s window) | {s['features']:.2f} |",
-        "",
-        "| question | first token (s) | tokens | tok/s | whole answer (s) | reused prefix tokens |",
-        "| --- | --- | --- | --- | --- | --- |",
     ]
+    names = {"assets": "model files ready (conversion on first run)", "load_cold": "load, cold",
+             "load_warm": "load, warm", "audio_load": f"audio load + resample ({r['clip_seconds']} s clip)",
+             "transcript": "transcript (Whisper, whole clip)", "log_mel": "log-mel (whole clip)",
+             "whisper_encoder": "Whisper encoder, 10 s window", "tltr_projection": "TLTR + projection",
+             "prepare": "prepare (cached features + transcript)"}
+    lines += [f"| {names.get(k, k)} | {v:.3f} |" for k, v in r["stages_s"].items()]
+    lines += ["", "| question | prompt tokens | reused prefix | first token (s) | tokens | tok/s | whole answer (s) |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
     for i, q in enumerate(r["questions"], 1):
-        lines.append(f"| {i} | {q['first_token_s']:.3f} | {q['new_tokens']} | {q['tokens_per_s']:.1f} | "
-                     f"{q['total_s']:.2f} | {q['reused_prefix_tokens']} |")
-    lines += ["", f"Peak memory: {r['peak_memory_mb']:.0f} MB", ""]
-    return "\n".join(lines)
+        lines.append(f"| {i} | {q['prompt_tokens']} | {q['reused_prefix_tokens']} | {q['first_token_s']:.3f} | "
+                     f"{q['new_tokens']} | {q['tokens_per_s']:.1f} | {q['total_s']:.2f} |")
+    if r["growth_answer_length"]:
+        lines += ["", "| answer length (max new tokens) | generated | first token (s) | tok/s | whole answer (s) |",
+                  "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {g['max_new_tokens']} | {g['new_tokens']} | {g['first_token_s']:.3f} | {g['tokens_per_s']:.1f} | "
+                  f"{g['total_s']:.2f} |" for g in r["growth_answer_length"]]
+    if r["growth_clip_length"]:
+        lines += ["", "| clip length (s) | transcript (s) | features, one window (s) |", "| --- | --- | --- |"]
+        lines += [f"| {g['clip_s']:.0f} | {g['transcript_s']:.2f} | {g['features_s']:.3f} |"
+                  for g in r["growth_clip_length"]]
+    d, mem = r["decode"], r["memory_mb"]
+    lines += ["", f"Decode: {d['tokens_per_s']} tok/s; bound {d['bound_tokens_per_s']} tok/s "
+                  f"({d['weight_gb_per_token']} GB of weights per token) = {d['percent_of_bound']}% of the bound.",
+              f"Peak memory: {mem['peak_measured']:.0f} MB measured"
+              + (f", {mem['estimated']:.0f} MB estimated before loading." if mem["estimated"] else "."), ""]
+    lines += [f"- {t}" for t in r["targets"]]
+    return "\n".join(lines) + "\n"

@@ -31,7 +31,7 @@ class SentencePieceTokenizer:
         return [LLAMA_BOS] + self.sp.encode(text)
 
     def decode(self, ids: list[int]) -> str:
-        return self.sp.decode([i for i in ids if i not in (LLAMA_PAD, LLAMA_BOS, LLAMA_EOS)])
+        return self.sp.decode([i for i in ids if LLAMA_EOS < i < self.vocab_size])
 
 
 class ChatTokenizer:

@@ -1,0 +1,93 @@
+"""synthetic-7b: LTU-AS at full size (Vicuna-7B, Whisper large-v1, the released adapter's shapes), random weights.
+
+Nothing is downloaded or written to disk: modules are built on the meta device and allocated once in the
+plan's dtype, so a bf16 model needs ~14 GB and never passes through a 28 GB fp32 copy. Timings on it
+are what the real checkpoints would cost on the same machine; its answers are noise.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .engine.checkpoints import AdapterWeights
+from .engine.engine import Engine
+from .engine.model import attach_adapter
+from .engine.precision import Plan
+from .engine.tltr import TLTR, audio_projection, to_dtype
+from .engine.tokenizer import SentencePieceTokenizer
+from .engine.types import Profile
+from .paths import cache_dir
+
+VICUNA_7B = dict(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+                 num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=2048, rms_norm_eps=1e-6)
+WHISPER_LARGE_V1 = dict(n_mels=80, n_ctx=1500, n_state=1280, n_head=20, n_layer=32)
+LORA_RANK = 8
+
+
+def _fill(module: nn.Module, std: float = 0.02) -> None:
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if p.ndim > 1:
+                p.normal_(0.0, std)
+            else:
+                p.fill_(1.0 if name.endswith("weight") else 0.0)
+
+
+def _llm(plan: Plan, layers: int) -> nn.Module:
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+
+    cfg = LlamaConfig(**{**VICUNA_7B, "num_hidden_layers": layers}, tie_word_embeddings=False)
+    with torch.device("meta"):
+        model = LlamaForCausalLM(cfg).to(plan.llm_dtype)
+    model.to_empty(device=plan.device)
+    _fill(model)
+    model.model.rotary_emb = LlamaRotaryEmbedding(config=cfg).to(plan.device)
+    return model.eval()
+
+
+def _encoder(plan: Plan):
+    from whisper.model import AudioEncoder, sinusoids
+
+    d = WHISPER_LARGE_V1
+    with torch.device("meta"):
+        enc = AudioEncoder(d["n_mels"], d["n_ctx"], d["n_state"], d["n_head"], d["n_layer"])
+    enc = enc.to(plan.feature_dtype).to_empty(device=plan.device)
+    _fill(enc)
+    enc = to_dtype(enc, plan.feature_dtype)
+    enc.positional_embedding = sinusoids(d["n_ctx"], d["n_state"]).to(plan.device)
+    return enc.eval()
+
+
+def _adapter(hidden: int, layers: int, width: int) -> AdapterWeights:
+    tltr, proj = TLTR(width), audio_projection(width, hidden)
+    lora = {}
+    for i in range(layers):
+        for p in ("q", "v"):
+            lora[(i, p, "A")] = torch.randn(LORA_RANK, hidden) * 0.01
+            lora[(i, p, "B")] = torch.randn(hidden, LORA_RANK) * 0.01
+    return AdapterWeights(tltr.state_dict(), proj.state_dict(), lora, {}, width, hidden, LORA_RANK)
+
+
+def build_engine(plan: Plan, layers: int = VICUNA_7B["num_hidden_layers"], progress=None) -> Engine:
+    """An Engine over full-size random modules; `layers` < 32 makes a shallower model for quick runs."""
+    from .testing import _tokenizer
+
+    report = progress or (lambda _s, _f: None)
+    folder = cache_dir() / "synthetic-7b"
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "tokenizer.model").exists():
+        _tokenizer(folder, 400)
+    report(f"Allocating a {layers}-layer 7B LLM in {plan.precision} with random weights", 0.1)
+    llm = _llm(plan, layers)
+    notes: list[str] = ["synthetic-7b: random weights at full size; timings are real, answers are noise"]
+    report("Attaching TLTR, projection and LoRA (r=8)", 0.6)
+    lm = attach_adapter(llm, _adapter(VICUNA_7B["hidden_size"], layers, WHISPER_LARGE_V1["n_state"]), plan,
+                        "synthetic adapter", notes)
+    report("Allocating the Whisper large-v1 encoder", 0.85)
+    encoder = _encoder(plan)
+    profile = Profile("synthetic-7b", folder, None, None, None, kind="ltu-as",
+                      label="synthetic-7b (full-size LTU-AS, random weights, for timing only)")
+    report("Ready", 1.0)
+    return Engine(profile, plan, lm, SentencePieceTokenizer(folder / "tokenizer.model"), encoder, None, notes)
