@@ -238,7 +238,14 @@ class EngineWorker(QObject):
             self.waiting.emit(request)
         elif isinstance(request, TranscribeRequest):
             self.started.emit(request)
-            self.transcribed.emit(TranscriptResult(request, self._engine.transcribe(request.audio)))
+            transcript = self._engine.transcribe(request.audio)
+            self.transcribed.emit(TranscriptResult(request, transcript))
+            # The first window's features too, while the person types: the first question then waits only
+            # for its own prompt. A failure here is left for that question to report, where it belongs.
+            try:
+                self._engine.prepare(request.audio, transcript=transcript)
+            except Exception:
+                pass
         elif isinstance(request, AskRequest):
             self._ask(request)
 
