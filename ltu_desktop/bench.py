@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import gc
 import json
 import os
 import platform
@@ -35,6 +36,8 @@ def add_bench_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clip-seconds", default="5,60,300", help="clip lengths for the transcript growth rows")
     p.add_argument("--layers", type=int, default=32, help="synthetic-7b: decoder layers (32 = full size)")
     p.add_argument("--quick", action="store_true", help="seconds-long smoke run (CI): few tokens, no growth rows")
+    p.add_argument("--agreement", default="", metavar="PRECISIONS",
+                   help="also compare greedy answers of these precisions (e.g. bf16,int8,nf4) with fp32")
     p.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for bench.json and bench.md")
 
 
@@ -88,6 +91,7 @@ def _load(args, progress):
     profile, t_assets = _timed(lambda: resolve_profile(args, progress))
     engine, t_cold = _timed(lambda: Engine.load(profile, args.device, args.precision, progress))
     del engine
+    gc.collect()  # the cold engine must be gone before the warm one loads, or the peak counts both
     engine, t_warm = _timed(lambda: Engine.load(profile, args.device, args.precision))
     return engine, t_assets, t_cold, t_warm
 
@@ -169,6 +173,8 @@ def run_bench(args: argparse.Namespace) -> int:
         "memory_mb": {"peak_measured": round(peak_memory_mb(engine.plan.device), 1),
                       "estimated": round(estimate.total_mb, 1) if estimate else None},
         "targets": _targets(stages, asked, decode_tps, bound_tps, engine.precision),
+        "agreement_with_fp32": _agreement(args, engine, audio, text_input or (transcript.text if transcript else ""),
+                                          progress),
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
@@ -176,6 +182,29 @@ def run_bench(args: argparse.Namespace) -> int:
     print(markdown(result))
     print(f"written: {args.out / 'bench.json'}, {args.out / 'bench.md'}", file=sys.stderr)
     return 0
+
+
+def _agreement(args, engine, audio, transcript: str, progress) -> list[dict]:
+    """Each named precision against an fp32 engine of the same profile, loaded one at a time."""
+    from .engine.engine import Engine
+    from .quality import agreement
+
+    wanted = [p for p in args.agreement.split(",") if p and p != "fp32"]
+    if not wanted:
+        return []
+    if args.profile == "synthetic-7b":
+        raise SystemExit("--agreement needs trained weights (demo, tiny or real checkpoints), not synthetic-7b.")
+    from .cli import resolve_profile
+
+    profile = resolve_profile(args, progress)
+    reference = engine if engine.precision == "fp32" else Engine.load(profile, args.device, "fp32")
+    rows = []
+    for precision in wanted:
+        progress(f"Comparing {precision} with fp32", -1.0)
+        other = engine if engine.precision == precision else Engine.load(profile, args.device, precision)
+        rows.append(agreement(reference, other, audio, list(QUESTIONS), transcript).to_dict())
+        del other
+    return rows
 
 
 def _targets(stages: dict, asked: list[dict], decode: float, bound: float, precision: str) -> list[str]:
@@ -210,7 +239,7 @@ def markdown(r: dict) -> str:
              "load_warm": "load, warm", "audio_load": f"audio load + resample ({r['clip_seconds']} s clip)",
              "transcript": "transcript (Whisper, whole clip)", "log_mel": "log-mel (whole clip)",
              "whisper_encoder": "Whisper encoder, 10 s window", "tltr_projection": "TLTR + projection",
-             "prepare": "prepare (cached features + transcript)"}
+             "prepare": "prepare through the engine (window features, cached from then on)"}
     lines += [f"| {names.get(k, k)} | {v:.3f} |" for k, v in r["stages_s"].items()]
     lines += ["", "| question | prompt tokens | reused prefix | first token (s) | tokens | tok/s | whole answer (s) |",
               "| --- | --- | --- | --- | --- | --- | --- |"]
@@ -231,5 +260,12 @@ def markdown(r: dict) -> str:
                   f"({d['weight_gb_per_token']} GB of weights per token) = {d['percent_of_bound']}% of the bound.",
               f"Peak memory: {mem['peak_measured']:.0f} MB measured"
               + (f", {mem['estimated']:.0f} MB estimated before loading." if mem["estimated"] else "."), ""]
+    if r.get("agreement_with_fp32"):
+        lines += ["", "| precision | same first token | free-running agreement | forced agreement |",
+                  "| --- | --- | --- | --- |"]
+        lines += [f"| {a['precision']} | {a['first_token']:.2f} | {a['free_running']:.2f} | {a['forced']:.2f} |"
+                  for a in r["agreement_with_fp32"]]
+        lines += ["", f"Greedy answers to {r['agreement_with_fp32'][0]['questions']} questions against fp32; "
+                      "forced = the other precision's pick after the fp32 answer's own earlier tokens.", ""]
     lines += [f"- {t}" for t in r["targets"]]
     return "\n".join(lines) + "\n"

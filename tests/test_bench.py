@@ -21,6 +21,14 @@ def test_quick_bench_writes_json_and_markdown(tmp_path, capsys):
     assert "| Whisper encoder, 10 s window |" in md and "of the bound" in md
 
 
+def test_agreement_rows_compare_precisions_with_fp32(tmp_path):
+    assert main(["bench", "--quick", "--profile", "tiny", "--device", "cpu", "--quiet", "--agreement", "bf16",
+                 "--out", str(tmp_path)]) == 0
+    (row,) = json.loads((tmp_path / "bench.json").read_text())["agreement_with_fp32"]
+    assert row["precision"] == "bf16" and 0.5 <= row["forced"] <= 1.0
+    assert "| bf16 |" in (tmp_path / "bench.md").read_text()
+
+
 def test_synthetic_7b_has_the_released_shapes(tmp_path):
     from ltu_desktop.engine.precision import plan
     from ltu_desktop.synthetic import build_engine

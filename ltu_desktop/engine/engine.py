@@ -13,7 +13,7 @@ import torch
 from ..audio.io import Audio
 from . import precision as precision_mod
 from .features import WINDOW_SECONDS, encoder_states, load_encoder, window_mel
-from .generate import decode
+from .generate import decode, pick
 from .model import LTUAS, build_ltuas, load_llm, quantize_int8_cpu
 from .prompt import ALPACA_HEAD, NO_SPEECH_ANSWER, alpaca_short, demo_user_message
 from .tokenizer import ChatTokenizer, SentencePieceTokenizer, TextStream
@@ -185,7 +185,10 @@ class Engine:
         with self._lock:
             if key not in self._features:
                 mel = window_mel(audio.samples, start, self.encoder.conv1.weight.shape[1])
-                self._features[key] = encoder_states(self.encoder, mel)
+                # Both released adapter kinds were trained on fp16 features: the "new GPU" ones computed in
+                # fp16, the "old GPU" ones in fp32 and then cast. Storing fp16 is exactly the latter and, where
+                # the encoder cannot run in fp16 (the CPU), the closest available to the former.
+                self._features[key] = encoder_states(self.encoder, mel).to(torch.float16)
                 while len(self._features) > _FEATURE_CACHE:
                     self._features.popitem(last=False)
             self._features.move_to_end(key)
@@ -208,20 +211,46 @@ class Engine:
         question = question.strip()
         if not question:
             raise EngineError("The question is empty.")
-        mode = "transcript" if not self.lm.hears_audio else s.mode
-        text_input = transcript if transcript is not None else (clip.transcript.text if clip.transcript else "")
-        if mode == "audio":
-            text_input = ""
+        text_input, use_audio = self._inputs(clip, transcript, s.mode)
         stats = Stats(prepare_s=clip.prepare_seconds, device=self.device, precision=self.precision)
         if self.profile.kind == "demo" and (not text_input.strip() or (
                 transcript is None and clip.transcript is not None and clip.transcript.no_speech)):
             self.last_answer = Answer(NO_SPEECH_ANSWER, [], False, stats, "", text_input, ["no speech detected"])
             yield NO_SPEECH_ANSWER
             return
-        if mode in ("joint", "audio") and clip.features is None:
-            raise EngineError("This clip has no audio features; call prepare() with this engine first.")
         with self._lock:
-            yield from self._generate(clip, question, text_input, mode != "transcript", s, stop, stats)
+            yield from self._generate(clip, question, text_input, use_audio, s, stop, stats)
+
+    def forced_choices(self, clip: Clip, question: str, answer_ids: list[int], transcript: str | None = None,
+                       settings: GenerationSettings | None = None) -> list[int]:
+        """The token this engine would pick greedily at each position of a given answer, after that answer's
+        own earlier tokens: precisions compare position by position, and one early difference cannot
+        derail the rest of the comparison as it derails free-running answers."""
+        s = replace(settings or GenerationSettings(), temperature=0.0)
+        text_input, use_audio = self._inputs(clip, transcript, s.mode)
+        picks: list[int] = []
+        with self._lock:
+            ids, head, _ = self._prompt(question.strip(), text_input)
+            n_head = min(_common_prefix(ids, head), len(ids) - 1)
+            cache = self._prefix_cache(clip, ids[:n_head], use_audio, Stats())
+            logits = self.lm.prefill(self.lm.embed(ids[n_head:]), cache)
+            seen = torch.tensor(ids, dtype=torch.long, device=logits.device)
+            for i, token in enumerate(answer_ids):
+                picks.append(pick(logits, seen, s, None))
+                if i + 1 < len(answer_ids):
+                    seen = torch.cat([seen, seen.new_tensor([token])])
+                    logits = self.lm.step(token, cache)
+        return picks
+
+    def _inputs(self, clip: Clip, transcript: str | None, mode: str) -> tuple[str, bool]:
+        """The prompt's Input text and whether the audio tokens go in, for the chosen mode."""
+        mode = "transcript" if not self.lm.hears_audio else mode
+        text_input = transcript if transcript is not None else (clip.transcript.text if clip.transcript else "")
+        if mode == "audio":
+            text_input = ""
+        if mode != "transcript" and clip.features is None:
+            raise EngineError("This clip has no audio features; call prepare() with this engine first.")
+        return text_input, mode != "transcript"
 
     def _generate(self, clip: Clip, question: str, text_input: str, use_audio: bool, s: GenerationSettings,
                   stop: threading.Event | None, stats: Stats) -> Iterator[str]:

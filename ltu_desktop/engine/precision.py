@@ -69,6 +69,7 @@ def plan(device: str = "auto", precision: str = "auto") -> Plan:
 
 
 BYTES_PER_WEIGHT = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "int8": 1.0 + 4 / 64, "nf4": 0.5 + 4 / 64}
+_RUNTIME_MB = 600.0  # torch, transformers and whisper once imported (measured RSS), or a CUDA context
 _WHISPER_STORED_BYTES = 2  # released Whisper checkpoints hold fp16 tensors
 
 
@@ -135,7 +136,11 @@ def estimate(plan: Plan, llm_config: dict, whisper_files: list, adapter_bytes: i
         "KV cache": kv * max_tokens * compute / 2**20,
         "Whisper": whisper_params * plan.feature_dtype.itemsize / 2**20,
         "work": 300.0 + cfg["vocab_size"] * 4 * 8 / 2**20,
+        "runtime": _RUNTIME_MB,
     }
+    if plan.merge_lora:
+        # CPU int8 reads the LLM in bf16 and quantizes it layer by layer: that bf16 copy is the peak.
+        parts["bf16 copy while quantizing"] = linear * (2 - per_weight) / 2**20
     return MemoryEstimate({k: round(v, 1) for k, v in parts.items()},
                           available if available is not None else available_mb(plan.device))
 

@@ -53,27 +53,24 @@ def test_no_speech_gets_the_honest_answer(demo_engine, kind):
 
 
 def test_quantized_answers_against_fp32(demo_assets, demo_engine, sample_text):
-    """Measured on 2 CPU cores (2026-11-24): facts right out of 4 and token agreement with fp32 were
-    fp32 3/4, bf16 3/4 (0.60 position-wise), int8 2/4 (0.15), NF4 4/4 (0.16). A 135M model's greedy
-    path diverges after a few tokens under any rounding, so the floors guard the facts and the first token.
+    """Measured on 2 CPU cores (2026-11-24, `ltu-desktop bench --profile demo --agreement bf16,int8,nf4`):
+    forced agreement with fp32 bf16 0.95, int8 0.65, NF4 0.66; facts right out of 4: fp32 3, bf16 3,
+    int8 2, NF4 4. A 135M model's free-running greedy path drifts after a few tokens under any
+    rounding (0.56 / 0.12 / 0.11), so the floors guard the facts and the per-position picks.
     """
     from ltu_desktop.engine.types import Transcript
+    from ltu_desktop.quality import agreement
 
     audio = load_audio(SAMPLE_WAV)
 
-    def run(engine):
+    def facts(engine):
         clip = engine.prepare(audio, transcript=Transcript(sample_text))
-        ids, facts = [], 0
-        for q, fact in FACTS:
-            facts += fact in _ask(engine, clip, q).lower()
-            ids.append(engine.last_answer.token_ids)
-        return ids, facts
+        return sum(fact in _ask(engine, clip, q).lower() for q, fact in FACTS)
 
-    ref, ref_facts = run(demo_engine)
-    for precision, min_facts, min_first in (("bf16", 2, 0.5), ("int8", 1, 0.5), ("nf4", 1, 0.25)):
+    assert facts(demo_engine) >= 3
+    for precision, min_facts, min_forced in (("bf16", 2, 0.85), ("int8", 1, 0.5), ("nf4", 1, 0.5)):
         if precision == "nf4":
             pytest.importorskip("bitsandbytes")
-        ids, facts = run(Engine.load(_profile(demo_assets), device="cpu", precision=precision))
-        first = sum(a[:1] == b[:1] for a, b in zip(ref, ids)) / len(ids)
-        assert facts >= min_facts and first >= min_first, (precision, facts, first)
-    assert ref_facts >= 3
+        engine = Engine.load(_profile(demo_assets), device="cpu", precision=precision)
+        a = agreement(demo_engine, engine, audio, [q for q, _ in FACTS], sample_text)
+        assert facts(engine) >= min_facts and a.forced >= min_forced, (precision, a)

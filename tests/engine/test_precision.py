@@ -27,8 +27,13 @@ def test_llama_7b_parameter_count_and_memory_estimates():
     for name in ("fp32", "bf16", "int8", "nf4"):
         est = precision.estimate(precision.plan("cpu", name), VICUNA_7B, [], 200 * 2**20, available=24 * 1024)
         sizes[name] = est.total_mb / 1024
-    assert sizes["fp32"] > 24 > sizes["bf16"] > sizes["int8"] > sizes["nf4"]
+    assert sizes["fp32"] > 24 > sizes["bf16"] > sizes["nf4"]
     assert 25 < sizes["fp32"] < 30 and 3 < sizes["nf4"] < 5.5
+    # CPU int8 peaks while its bf16 copy is quantized (measured 14.2 GB with synthetic-7b); on a GPU
+    # bitsandbytes quantizes as it reads.
+    assert sizes["bf16"] - 1 < sizes["int8"] < 16
+    gpu = precision.Plan(torch.device("cuda"), "int8", torch.float16, torch.float16, "int8")
+    assert precision.estimate(gpu, VICUNA_7B, [], 200 * 2**20, available=24 * 1024).total_mb / 1024 < 9
 
 
 def test_a_plan_that_does_not_fit_is_refused_with_a_suggestion(tiny_profile, tmp_path, monkeypatch):

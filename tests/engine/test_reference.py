@@ -135,7 +135,7 @@ def test_features_match_the_authors_stack_pool_and_drop(tiny_engine, tiny_profil
 def test_tltr_and_projection_match_plain_computation(tiny_engine, tiny_profile, noise_audio):
     sd = torch.load(tiny_profile.adapter, weights_only=True)
     w = {k.split("audio_encoder.", 1)[1]: v for k, v in sd.items() if "audio_encoder." in k}
-    feats = tiny_engine.prepare(noise_audio).features
+    feats = tiny_engine.prepare(noise_audio).features.float()
     x = _tltr(feats, w)
     x = torch.nn.functional.layer_norm(x, x.shape[-1:])
     ref = x @ sd["base_model.model.model.audio_proj.1.weight"].T + sd["base_model.model.model.audio_proj.1.bias"]
