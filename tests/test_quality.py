@@ -25,7 +25,7 @@ def test_forced_choices_replay_the_greedy_answer(tiny_engine, noise_audio):
     assert tiny_engine.forced_choices(clip, "Describe the sound.", ids, transcript=TRANSCRIPT, settings=s) == ids
 
 
-@pytest.mark.parametrize(("precision", "floor"), [("bf16", 0.85), ("int8", 0.6), ("nf4", 0.2)])
+@pytest.mark.parametrize(("precision", "floor"), [("bf16", 0.85), ("int8", 0.75), ("nf4", 0.2)])
 def test_quantized_tiny_models_stay_above_the_measured_floor(tiny_engine, tiny_profile, noise_audio, precision, floor):
     """Floors sit under what was measured on the random-weight tiny models (README, Quality), whose nearly
     flat logits make them the hardest case for rounding."""

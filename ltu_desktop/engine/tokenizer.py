@@ -60,14 +60,15 @@ class ChatTokenizer:
 
 
 class TextStream:
-    """Turns a growing list of ids into text pieces; holds back a piece that ends inside a UTF-8 character."""
+    """Turns a growing list of ids into text pieces; holds back a piece that ends inside a UTF-8 character,
+    and trailing whitespace until a word follows it, so the streamed text is the stripped answer."""
 
     def __init__(self, decode):
         self.decode = decode
         self.shown = ""
 
     def push(self, ids: list[int]) -> str:
-        text = self.decode(ids).lstrip()
+        text = self.decode(ids).strip()
         if text.endswith("\ufffd") or not text.startswith(self.shown):
             return ""
         piece, self.shown = text[len(self.shown):], text

@@ -54,9 +54,9 @@ def test_no_speech_gets_the_honest_answer(demo_engine, kind):
 
 def test_quantized_answers_against_fp32(demo_assets, demo_engine, sample_text):
     """Measured on 2 CPU cores (2026-11-24, `ltu-desktop bench --profile demo --agreement bf16,int8,nf4`):
-    forced agreement with fp32 bf16 0.95, int8 0.65, NF4 0.66; facts right out of 4: fp32 3, bf16 3,
-    int8 2, NF4 4. A 135M model's free-running greedy path drifts after a few tokens under any
-    rounding (0.56 / 0.12 / 0.11), so the floors guard the facts and the per-position picks.
+    forced agreement with fp32 bf16 0.95, int8 0.91, NF4 0.66. A 135M model's free-running greedy path
+    drifts after a few tokens under any rounding (0.56 / 0.30 / 0.11), so the floors guard the facts
+    (fp32 gets 3 of 4) and the per-position picks.
     """
     from ltu_desktop.engine.types import Transcript
     from ltu_desktop.quality import agreement
@@ -68,7 +68,7 @@ def test_quantized_answers_against_fp32(demo_assets, demo_engine, sample_text):
         return sum(fact in _ask(engine, clip, q).lower() for q, fact in FACTS)
 
     assert facts(demo_engine) >= 3
-    for precision, min_facts, min_forced in (("bf16", 2, 0.85), ("int8", 1, 0.5), ("nf4", 1, 0.5)):
+    for precision, min_facts, min_forced in (("bf16", 2, 0.85), ("int8", 2, 0.8), ("nf4", 1, 0.5)):
         if precision == "nf4":
             pytest.importorskip("bitsandbytes")
         engine = Engine.load(_profile(demo_assets), device="cpu", precision=precision)

@@ -59,9 +59,10 @@ def test_quantized_cpu_paths_answer(tiny_profile, noise_audio, name):
                                                                                         max_new_tokens=8)))
     assert len(e.last_answer.token_ids) > 0 and e.last_answer.stats.precision == name
     if name == "int8":
-        assert type(e.lm.llm.model.layers[0].mlp.up_proj).__name__ == "Linear" and "quantized" in type(
-            e.lm.llm.model.layers[0].mlp.up_proj).__module__
-        assert "quantized" in type(e.lm.llm.lm_head).__module__
+        from ltu_desktop.engine.model import Int8Linear
+
+        up = e.lm.llm.model.layers[0].mlp.up_proj
+        assert isinstance(up, Int8Linear) and up.weight.dtype == torch.int8 and isinstance(e.lm.llm.lm_head, Int8Linear)
 
 
 def test_estimate_is_reported_next_to_the_engine(tiny_engine, tiny_profile):
