@@ -13,8 +13,8 @@ transcripts; tok/s varies by ~2x with other load on the machine, the best runs a
   greedy answers (13/13 identical text) although 79% of the weights round (by at most 0.3%).
   Computing in bf16: ~25 tok/s, 11/13 right, 7/13 answers word-for-word the same as fp32.
   torch dynamic int8 (quantize_dynamic at load, per-tensor): ~42 tok/s but 3/13 right, with
-  loops and echoed prompts (per-channel: 8/13, and slower); re-quantizing Q4 weights to int8
-  costs too much for a 135M model, so int8 is not offered for the demo.
+  loops and echoed prompts (per-channel: 8/13, and slower). So int8 is not a stored format: the
+  engine's weight-only int8 (`--precision int8`) quantizes the bf16 folder at load instead.
 So bf16 halves the disk and the read at no cost in answers when the engine computes in fp32
 (its CPU default), and the engine can still choose bf16 compute for speed.
 """

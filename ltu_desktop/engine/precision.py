@@ -24,7 +24,7 @@ class Plan:
 
     @property
     def merge_lora(self) -> bool:
-        """torch's dynamic int8 needs plain Linear layers, so LoRA is folded into the weights first."""
+        """CPU int8 replaces every Linear with Int8Linear, so LoRA is folded into the weights first."""
         return self.quant == "int8" and self.device.type == "cpu"
 
     def describe(self) -> str:
@@ -45,7 +45,7 @@ def plan(device: str = "auto", precision: str = "auto") -> Plan:
     """`auto` is what the authors ran: fp16 on CUDA, fp32 on CPU (where fp16 matmuls are slow).
 
     Quantized plans: on CUDA bitsandbytes int8 / NF4 with fp16 compute. On the CPU, int8 is torch's
-    weight-only int8 with bf16 activations (model.Int8Linear; on the demo LLM 3.2x the speed of
+    weight-only int8 with bf16 activations (model.Int8Linear; on the demo LLM 3.3x the speed of
     bitsandbytes' CPU int8 at about its agreement with fp32), and NF4 is bitsandbytes' CPU backend
     with bf16 compute. CPU int8 reads the LLM in bf16 and quantizes layer by layer, so a 7B model
     never needs its 28 GB fp32 copy in memory.
