@@ -2,7 +2,7 @@
 # Sets up ltu-desktop in ./.venv on a fresh Debian/Ubuntu machine (CPU build of torch by default).
 #   bash scripts/setup.sh          # the app and CLI
 #   bash scripts/setup.sh --test   # also what the tests need (PulseAudio, Xvfb, espeak-ng, pytest)
-#   bash scripts/setup.sh --gpu    # also bitsandbytes and triton for the GPU paths
+#   bash scripts/setup.sh --gpu    # also triton for openai-whisper on the GPU
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WANT_TEST=0; WANT_GPU=0
