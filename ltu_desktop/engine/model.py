@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -109,6 +110,9 @@ def load_llm(folder: Path, plan: Plan, notes: list[str], require_llama: bool) ->
 def _bnb_config(plan: Plan):
     from transformers import BitsAndBytesConfig
 
+    # Its CPU backend would fetch a faster 4-bit kernel from the Hugging Face hub and warns when it cannot;
+    # the built-in kernel it then uses is what was measured here, so that warning only alarms people.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     try:
         import bitsandbytes  # noqa: F401
     except ImportError as exc:
