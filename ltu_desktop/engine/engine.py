@@ -38,6 +38,21 @@ def memory_plan(profile: Profile, plan: precision_mod.Plan) -> precision_mod.Mem
         return None
 
 
+def _transcribe_until(transcriber: Transcriber, clips: Callable[[], list[Audio]], done: threading.Event) -> None:
+    """Transcribe each waiting clip once until `done`; a failure is left for the clip's own request to report."""
+    seen: set[str] = set()
+    while not done.is_set():
+        todo = [a for a in clips() if a.content_hash not in seen]
+        if not todo:
+            done.wait(0.1)
+        for audio in todo[:1]:
+            seen.add(audio.content_hash)
+            try:
+                transcriber(audio)
+            except Exception:
+                pass
+
+
 def _common_prefix(a: list[int], b: list[int]) -> int:
     n = 0
     for x, y in zip(a, b):
@@ -103,7 +118,10 @@ class Engine:
 
     @classmethod
     def load(cls, profile: Profile, device: str = "auto", precision: str = "auto",
-             progress: Progress | None = None, cancel: threading.Event | None = None) -> Engine:
+             progress: Progress | None = None, cancel: threading.Event | None = None,
+             early_clips: Callable[[], list[Audio]] | None = None) -> Engine:
+        """`early_clips` lists clips waiting for a transcript: the ASR model loads first and transcribes them
+        on a side thread while the LLM loads, so their transcripts are cached by the time it is ready."""
         report = progress or (lambda _s, _f: None)
 
         def checkpoint(stage: str, fraction: float) -> None:
@@ -123,7 +141,17 @@ class Engine:
                       if memory_plan(profile, precision_mod.plan(device, p)).fits]
             hint = f"try --precision {better[0]}" if better else "no precision fits: free memory or use a GPU"
             raise EngineError(f"{profile.describe()} in {plan.describe()} needs {memory.describe()}; {hint}.")
+        done = threading.Event()
+        early: threading.Thread | None = None
         try:
+            transcriber = None
+            if profile.asr_whisper is not None:
+                checkpoint(f"Reading the transcript Whisper {profile.asr_whisper.name}", 0.05)
+                transcriber = Transcriber(profile.asr_whisper, plan.device)
+                if early_clips is not None:
+                    early = threading.Thread(target=_transcribe_until, args=(transcriber, early_clips, done),
+                                             name="early-transcripts", daemon=True)
+                    early.start()
             if profile.kind == "demo":
                 checkpoint(f"Reading the LLM from {profile.llm.name}", 0.1)
                 llm = load_llm(profile.llm, plan, notes, require_llama=False)
@@ -145,15 +173,15 @@ class Engine:
                     raise CheckpointError(
                         f"The feature Whisper {profile.feature_whisper.name} has width {width}, but the adapter "
                         f"expects {lm.tltr.time_tr.attn.query.weight.shape[1]} (LTU-AS uses Whisper large-v1).")
-            transcriber = None
-            if profile.asr_whisper is not None:
-                checkpoint(f"Reading the transcript Whisper {profile.asr_whisper.name}", 0.9)
-                transcriber = Transcriber(profile.asr_whisper, plan.device)
         except (torch.OutOfMemoryError, MemoryError) as exc:
             raise EngineError(
                 f"Out of memory while loading {profile.describe()} in {plan.describe()}: "
                 "try a smaller precision (bf16) or another device."
             ) from exc
+        finally:
+            done.set()
+            if early is not None:
+                early.join()
         checkpoint("Ready", 1.0)
         engine = cls(profile, plan, lm, tokenizer, encoder, transcriber, notes)
         engine.memory_estimate = memory

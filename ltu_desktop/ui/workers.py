@@ -31,6 +31,8 @@ class LoadRequest:
     precision: str = "auto"
     profile: object = None  # a ready engine Profile (tests, --screenshot); wins over `choice`
     cancel: threading.Event = field(default_factory=threading.Event)
+    # Audio of the clips waiting for a transcript; the worker sets it so they are transcribed while the LLM loads.
+    waiting_audio: Callable[[], list] | None = None
 
     def label(self) -> str:
         if self.profile is not None:
@@ -86,9 +88,8 @@ def load_engine(request: LoadRequest, progress: Callable[[str, float], None]):
     from ..engine.engine import Engine
 
     profile = request.profile or profile_for(request.choice or ModelChoice(), progress)
-    return Engine.load(
-        profile, device=request.device, precision=request.precision, progress=progress, cancel=request.cancel
-    )
+    return Engine.load(profile, device=request.device, precision=request.precision, progress=progress,
+                       cancel=request.cancel, early_clips=request.waiting_audio)
 
 
 def profile_for(choice: ModelChoice, progress: Callable[[str, float], None]):
@@ -260,12 +261,17 @@ class EngineWorker(QObject):
             self.progress.emit(stage, float(fraction))
 
         progress(f"Loading {request.label()}", -1.0)
+        request.waiting_audio = self._waiting_audio
         self._engine = self._loader(request, progress)
         self._info = self._model_info()
         self.loaded.emit(self._info)
         with self._lock:
             self._queue.extendleft(reversed(self._parked))
             self._parked.clear()
+
+    def _waiting_audio(self) -> list:
+        with self._lock:
+            return [r.audio for r in (*self._parked, *self._queue) if isinstance(r, TranscribeRequest)]
 
     def _ask(self, request: AskRequest) -> None:
         from ..engine.types import GenerationSettings

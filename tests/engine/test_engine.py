@@ -138,3 +138,27 @@ def test_transcribe_returns_segments_and_caches(tiny_engine, noise_audio):
     t1 = tiny_engine.transcribe(noise_audio)
     assert t1.no_speech and t1.text == ""
     assert tiny_engine.transcribe(noise_audio) is t1
+
+
+def test_clips_waiting_during_load_are_transcribed_while_the_llm_loads(tiny_profile, noise_audio, monkeypatch):
+    from ltu_desktop.engine import engine as engine_mod
+
+    calls, seen_during_load = [], []
+    real_run, real_build = engine_mod.Transcriber._run, engine_mod.build_ltuas
+
+    def slow_build(*args, **kwargs):
+        """The LLM 'loads' until the side thread has transcribed the waiting clip (at most 60 s)."""
+        assert any(t.name == "early-transcripts" for t in threading.enumerate())
+        for _ in range(600):
+            if calls:
+                break
+            threading.Event().wait(0.1)
+        seen_during_load.append(bool(calls))
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(engine_mod.Transcriber, "_run", lambda self, a: calls.append(a) or real_run(self, a))
+    monkeypatch.setattr(engine_mod, "build_ltuas", slow_build)
+    engine = Engine.load(tiny_profile, device="cpu", precision="fp32", early_clips=lambda: [noise_audio])
+    assert seen_during_load == [True]
+    engine.transcribe(noise_audio)
+    assert len(calls) == 1  # the transcript made during loading is the one the clip gets
