@@ -213,10 +213,9 @@ class Engine:
         with self._lock:
             if key not in self._features:
                 mel = window_mel(audio.samples, start, self.encoder.conv1.weight.shape[1])
-                # Both released adapter kinds were trained on fp16 features: the "new GPU" ones computed in
-                # fp16, the "old GPU" ones in fp32 and then cast. Storing fp16 is exactly the latter and, where
-                # the encoder cannot run in fp16 (the CPU), the closest available to the former.
-                self._features[key] = encoder_states(self.encoder, mel).to(torch.float16)
+                # Kept as computed: the authors' CPU path feeds fp32 features to the fp32 model, and their GPU
+                # path's cast to fp16 happens here too, where the TLTR takes its own dtype.
+                self._features[key] = encoder_states(self.encoder, mel)
                 while len(self._features) > _FEATURE_CACHE:
                     self._features.popitem(last=False)
             self._features.move_to_end(key)
