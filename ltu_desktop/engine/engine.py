@@ -110,6 +110,11 @@ class Engine:
         return self.plan.precision
 
     @property
+    def hears_audio(self) -> bool:
+        """False when the model answers from the transcript alone (the demo profile)."""
+        return self.lm.hears_audio
+
+    @property
     def last_stats(self) -> Stats | None:
         return self.last_answer.stats if self.last_answer else None
 
@@ -285,7 +290,7 @@ class Engine:
         ids, head, prompt = self._prompt(question, text_input)
         n_head = min(_common_prefix(ids, head), len(ids) - 1)
         stats.prompt_tokens = len(ids) + (clip.features.shape[1] if use_audio else 0)
-        answer = Answer("", [], False, stats, prompt, text_input, list(self.notes))
+        answer = Answer("", [], False, stats, prompt, text_input, list(self.notes), use_audio)
         self.last_answer = answer
         if self.plan.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.plan.device)

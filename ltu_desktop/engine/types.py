@@ -117,3 +117,4 @@ class Answer:
     prompt: str = ""
     transcript_used: str = ""
     notes: list[str] = field(default_factory=list)
+    heard_audio: bool = False  # whether the 25 audio tokens were in the prompt (not in transcript mode or the demo)

@@ -28,6 +28,13 @@ SUGGESTIONS = (
     "Describe the sounds you hear.",
     "What is the speaker saying?",
 )
+# For a model that only reads the transcript (the demo), questions about sounds it cannot hear would mislead.
+TRANSCRIPT_SUGGESTIONS = (
+    "What is the speaker saying?",
+    "Summarize what is said in one sentence.",
+    "What facts are mentioned?",
+    "Who is speaking?",
+)
 
 QUESTION_WIDTH = 420  # px: short questions sit on one line, long ones wrap at this width
 
@@ -132,7 +139,10 @@ class ExchangeWidget(QWidget):
         notes = []
         if e.regenerated:
             notes.append("regenerated")
-        notes.append(f"window {clock(e.window[0])}–{clock(e.window[1])}")
+        if e.heard_audio:
+            notes.append(f"window {clock(e.window[0])}–{clock(e.window[1])}")
+        else:
+            notes.append("from the transcript only: this model does not hear the audio")
         if e.transcript_edited:
             notes.append("your edited transcript is the model's Input")
         self.note.setText(" · ".join(notes))
@@ -234,14 +244,14 @@ class ChatView(QWidget):
         self.suggestions = QWidget()
         chips = FlowLayout(self.suggestions)
         self.suggestion_buttons = []
-        for text in SUGGESTIONS:
-            b = QPushButton(text)
+        for _ in SUGGESTIONS:
+            b = QPushButton()
             b.setObjectName("chip")
-            b.setAccessibleName(f"Ask: {text}")
             b.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
-            b.clicked.connect(lambda _=False, t=text: self.askRequested.emit(t))
+            b.clicked.connect(lambda _=False, b=b: self.askRequested.emit(b.text()))
             chips.addWidget(b)
             self.suggestion_buttons.append(b)
+        self.set_hears_audio(True)
 
         self.input = QuestionEdit()
         self.input.setAccessibleName("Question")
@@ -291,6 +301,12 @@ class ChatView(QWidget):
             w.setEnabled(enabled)
         self.reason.setText(reason)
         self.reason.setVisible(not enabled and bool(reason))
+
+    def set_hears_audio(self, hears: bool) -> None:
+        """Suggest questions the loaded model can answer: about sounds, or only about what is said."""
+        for b, text in zip(self.suggestion_buttons, SUGGESTIONS if hears else TRANSCRIPT_SUGGESTIONS):
+            b.setText(text)
+            b.setAccessibleName(f"Ask: {text}")
 
     def set_busy(self, busy: bool) -> None:
         self.stop_button.setEnabled(busy)

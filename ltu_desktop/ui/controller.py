@@ -118,6 +118,8 @@ class Controller(QObject):
     def _loaded(self, info: ModelInfo) -> None:
         self.model = info
         self.model_status.set_model(info.label, info.device, info.precision, info.memory_mb)
+        self.waveform.set_heard(info.hears_audio)
+        self.chat.set_hears_audio(info.hears_audio)
         self.modelLoaded.emit(info)
 
     def _unloaded(self) -> None:
@@ -323,7 +325,8 @@ class Controller(QObject):
             self.messages.show_message(clip.ask_problem(), "info")
             return None
         override = clip.transcript_override()
-        e = Exchange(question, clip.window(), override is not None, regenerated=regenerated)
+        e = Exchange(question, clip.window(), override is not None, regenerated=regenerated,
+                     heard_audio=self.model.hears_audio if self.model else True)
         e.transcript_used = override if override is not None else clip.asr_text()
         e.settings = dict(self.generation)
         clip.exchanges.append(e)
@@ -454,6 +457,7 @@ class Controller(QObject):
             e.model = info.label
             e.device = answer.stats.device or info.device
             e.precision = answer.stats.precision or info.precision
+            e.heard_audio = answer.heard_audio
         self.model = info
         self.model_status.set_model(info.label, info.device, info.precision, info.memory_mb)
         self._finish(result.request, "stopped" if answer.stopped else "done")

@@ -49,6 +49,7 @@ class WaveformView(QWidget):
         self._start = 0.0
         self._playhead: float | None = None
         self._drag_offset: float | None = None
+        self._heard = True
         self.setMinimumHeight(90)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -65,6 +66,12 @@ class WaveformView(QWidget):
         self._env, self._duration, self._note = env, duration, note
         self._start = self._clamp(window_start)
         self._playhead = None
+        self._describe()
+        self.update()
+
+    def set_heard(self, heard: bool) -> None:
+        """Whether the loaded model hears the window; the demo reads only the transcript of the whole clip."""
+        self._heard = heard
         self._describe()
         self.update()
 
@@ -95,11 +102,16 @@ class WaveformView(QWidget):
             self.setAccessibleDescription("No clip selected")
             return
         end = self._start + self.window_length()
+        span = f"{clock(self._start)} to {clock(end)}"
+        if self._heard:
+            heard = f"the model hears {span}"
+            tip = f"The model hears {clock(self._start)}–{clock(end)}. Drag to move."
+        else:
+            heard = f"the window is {span}, but the loaded model reads only the transcript"
+            tip = "The loaded model does not hear audio: it answers from the transcript of the whole clip."
         self.setAccessibleDescription(
-            f"Clip of {clock(self._duration)}; the model hears {clock(self._start)} to {clock(end)}. "
-            "Drag the window or use the arrow keys to move it."
-        )
-        self.setToolTip(f"The model hears {clock(self._start)}–{clock(end)}. Drag to move.")
+            f"Clip of {clock(self._duration)}; {heard}. Drag the window or use the arrow keys to move it.")
+        self.setToolTip(tip)
 
     # --- geometry --------------------------------------------------------------------------
     def _plot(self) -> QRectF:
@@ -137,19 +149,22 @@ class WaveformView(QWidget):
             return
         window = self.window_rect()
         shade = QColor(accent)
-        shade.setAlpha(40)
+        shade.setAlpha(40 if self._heard else 15)
         p.setBrush(shade)
         p.drawRoundedRect(window, 4, 4)
-        self._paint_wave(p, plot, window, text, accent)
-        edge = QPen(accent, 2)
+        unheard = QColor(text)
+        unheard.setAlpha(170)
+        self._paint_wave(p, plot, window, text, accent if self._heard else unheard)
+        edge = QPen(accent, 2 if self._heard else 1, Qt.PenStyle.SolidLine if self._heard else Qt.PenStyle.DashLine)
         p.setPen(edge)
         p.setBrush(Qt.BrushStyle.NoBrush)
         p.drawRoundedRect(window.adjusted(1, 1, -1, -1), 4, 4)
         self._paint_axis(p, plot, text)
-        if window.width() > 70:
+        label = "model hears" if self._heard else "not heard: this model reads the transcript"
+        if window.width() > p.fontMetrics().horizontalAdvance(label) + 12:
             p.setPen(accent)
             top_left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
-            p.drawText(window.adjusted(6, 3, -4, 0), top_left, "model hears")
+            p.drawText(window.adjusted(6, 3, -4, 0), top_left, label)
         if self._playhead is not None:
             x = self._x(self._playhead)
             p.setPen(QPen(pal.color(QPalette.ColorRole.Text), 1.5))

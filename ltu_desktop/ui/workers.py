@@ -64,6 +64,7 @@ class ModelInfo:
     device: str
     precision: str
     memory_mb: float
+    hears_audio: bool = True  # False for the demo profile, which answers from the transcript alone
 
 
 @dataclass
@@ -293,7 +294,8 @@ class EngineWorker(QObject):
             memory = float(engine.memory_mb())
         except Exception:
             memory = 0.0
-        return ModelInfo(engine.profile.describe(), str(engine.device), str(engine.precision), memory)
+        return ModelInfo(engine.profile.describe(), str(engine.device), str(engine.precision), memory,
+                         engine.hears_audio)
 
     def _free(self) -> None:
         if self._engine is None:

@@ -38,6 +38,7 @@ def test_answer_holds_the_fact_that_was_said(demo_engine):
     clip = demo_engine.prepare(load_audio(SAMPLE_WAV))
     assert "thursday" in clip.transcript.text.lower() and not clip.transcript.no_speech
     assert "thursday" in _ask(demo_engine, clip, "When is the meeting?").lower()
+    assert not demo_engine.hears_audio and not demo_engine.last_answer.heard_audio
     second = _ask(demo_engine, clip, "Who is speaking?")
     assert "maria" in second.lower() and demo_engine.last_answer.stats.reused_prefix_tokens > 20
 

@@ -35,8 +35,9 @@ def test_audio_changes_the_answer_in_joint_and_audio_modes(tiny_engine, noise_au
 def test_transcript_mode_does_not_hear_audio_and_audio_mode_ignores_transcript(tiny_engine, noise_audio, tone_audio):
     a, b = tiny_engine.prepare(noise_audio), tiny_engine.prepare(tone_audio)
     assert _ids(tiny_engine, a, mode="transcript") == _ids(tiny_engine, b, mode="transcript")
+    assert not tiny_engine.last_answer.heard_audio
     assert _ids(tiny_engine, a, mode="audio", transcript="one") == _ids(tiny_engine, a, mode="audio", transcript="two")
-    assert "### Input" not in tiny_engine.last_answer.prompt
+    assert "### Input" not in tiny_engine.last_answer.prompt and tiny_engine.last_answer.heard_audio
 
 
 def test_lora_changes_the_answer(tiny_profile, noise_audio):

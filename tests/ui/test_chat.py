@@ -191,3 +191,25 @@ def test_the_event_loop_stays_responsive_while_a_slow_answer_streams(make_window
     gaps = [b - a for a, b in zip(ticks, ticks[1:], strict=False)]
     assert len(ticks) > 100 and max(gaps) < 0.2, f"longest UI stall {max(gaps):.3f} s"
     assert "MainThread" not in engine.threads, "the engine must run on the worker thread"
+
+
+def test_a_model_that_reads_only_the_transcript_says_so_in_the_window_and_the_chat(make_window, qtbot, tone_file):
+    window, engine, clip = ready_window(make_window, qtbot, tone_file, hears_audio=False)
+    qtbot.waitUntil(lambda: window.controller.model is not None)
+    assert "does not hear audio" in window.waveform.toolTip()
+    chips = [b.text() for b in window.chat.suggestion_buttons]
+    assert "Describe the sounds you hear." not in chips and "What is the speaker saying?" in chips
+    e = window.controller.ask("What is said?")
+    wait_done(qtbot, e)
+    note = window.chat.widget(e.id).note.text()
+    assert "transcript only" in note and "window" not in note
+
+
+def test_a_model_that_hears_shows_the_window_it_heard(make_window, qtbot, tone_file):
+    window, engine, clip = ready_window(make_window, qtbot, tone_file)
+    qtbot.waitUntil(lambda: window.controller.model is not None)
+    assert "The model hears 0:00.0" in window.waveform.toolTip()
+    assert "Describe the sounds you hear." in [b.text() for b in window.chat.suggestion_buttons]
+    e = window.controller.ask("What is this?")
+    wait_done(qtbot, e)
+    assert "window 0:00.0" in window.chat.widget(e.id).note.text()

@@ -25,9 +25,9 @@ SEGMENTS = (Segment(0.0, 1.5, " The meeting is on Monday."), Segment(1.5, 3.0, "
 
 class FakeEngine:
     def __init__(self, pieces=("The ", "speaker ", "sounds ", "calm."), delay: float = 0.0, label: str = "Fake model",
-                 fail_answer: Exception | None = None, transcribe_delay: float = 0.0):
+                 fail_answer: Exception | None = None, transcribe_delay: float = 0.0, hears_audio: bool = True):
         self.profile = SimpleNamespace(describe=lambda: label, name="fake")
-        self.device, self.precision = "cpu", "fp32"
+        self.device, self.precision, self.hears_audio = "cpu", "fp32", hears_audio
         self.pieces, self.delay = list(pieces), delay
         self.fail_answer, self.transcribe_delay = fail_answer, transcribe_delay
         self.calls: list[tuple] = []
@@ -53,7 +53,7 @@ class FakeEngine:
         self.calls.append(("answer", question, transcript, settings))
         used = transcript if transcript is not None else clip.transcript.text
         stats = Stats(device=self.device, precision=self.precision)
-        answer = Answer("", [], False, stats, f"Q: {question}", used)
+        answer = Answer("", [], False, stats, f"Q: {question}", used, heard_audio=self.hears_audio)
         self.last_answer = answer
         t0 = time.perf_counter()
         shown = []
