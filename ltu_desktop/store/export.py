@@ -84,7 +84,9 @@ def _message_md(i: int, m: MessageRecord) -> list[str]:
     run = " · ".join(x for x in (m.profile, m.device, m.precision) if x)
     if run:
         lines += [f"- Model: {run}"]
-    if m.window:
+    if (m.settings or {}).get("mode") == "transcript":
+        lines += ["- Audio: not heard (answered from the transcript only)"]
+    elif m.window:
         lines += [f"- Window: {m.window[0]:.1f}–{m.window[1]:.1f} s"]
     if m.settings:
         lines += [f"- Settings: {_settings_line(m.settings)}"]

@@ -454,6 +454,8 @@ class Controller(QObject):
             e.transcript_used = answer.transcript_used
             e.stats = answer.stats.to_dict()
             e.settings = dict(result.settings)
+            if not answer.heard_audio:
+                e.settings["mode"] = "transcript"  # what the model really did, for the history and exports
             e.model = info.label
             e.device = answer.stats.device or info.device
             e.precision = answer.stats.precision or info.precision

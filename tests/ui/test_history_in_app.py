@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 
@@ -276,3 +277,16 @@ def test_a_file_changed_since_is_not_taken_for_the_old_clip(make_window, qtbot, 
     qtbot.waitUntil(lambda: bool(clip.missing), timeout=5000)
     assert "has changed" in window.chat.reason.text() and clip.audio is None
     assert len(window.controller.clips) == 1 and "missing" in window.clip_list.topLevelItem(0).text(0)
+
+
+def test_a_transcript_only_answer_is_saved_and_restored_as_such(make_window, qtbot, tone_file):
+    first, clip, e = answer(make_window, qtbot, tone_file, hears_audio=False)
+    wait_done(qtbot, e)
+    assert json.loads(messages(first)[0]["settings_json"])["mode"] == "transcript"
+    conversation = clip.conversation_id
+    first.close()
+
+    window = make_window()
+    window.clip_list.select_conversation(conversation)
+    [widget] = window.chat.threads[window.controller.current.id].widgets.values()
+    assert "transcript only" in widget.note.text()
