@@ -26,7 +26,8 @@ def filled(tmp_path):
         dog = h.new_conversation(h.add_clip(tmp_path / "dog.wav", "hdog", 3.0), "the dog")
         m = h.ask(dog, "What animal is it?", "woof woof", (0.0, 3.0), "demo", "cpu", "fp32", SETTINGS)
         h.finish(m, "A dog barking.\nTwice.", "complete", STATS)
-        m = h.ask(dog, "Is it happy?", "woof woof", (0.0, 3.0), "demo", "cpu", "fp32", {**SETTINGS, "mode": "transcript"})
+        heard_nothing = {**SETTINGS, "mode": "transcript"}
+        m = h.ask(dog, "Is it happy?", "woof woof", (0.0, 3.0), "demo", "cpu", "fp32", heard_nothing)
         h.finish(m, "Probably", "stopped", STATS)
         rain = h.new_conversation(h.add_clip(tmp_path / "rain.wav", "hrain", 2.0))
         m = h.ask(rain, "Where is this?", None, None, "ltu-as-13b", "cuda", "nf4", SETTINGS)
@@ -82,7 +83,8 @@ def test_markdown_export_reads_well(filled, tmp_path):
     text = (tmp_path / "all.md").read_text()
     for part in ("## dog.wav — conversation", ": the dog", "> A dog barking.\n> Twice.", "**Answer** (stopped)",
                  "- Model: demo · cpu · fp32", "temperature 0.1", "first token 0.42 s, 10.5 tokens/s, 12 tokens",
-                 "- Window: 0.0–3.0 s", "- Audio: not heard (answered from the transcript only)", "> woof woof", "## rain.wav", "**Answer** (failed)",
+                 "- Window: 0.0–3.0 s", "- Audio: not heard (answered from the transcript only)", "> woof woof",
+                 "## rain.wav", "**Answer** (failed)",
                  "- Error: CUDA out of memory", "- Model: ltu-as-13b · cuda · nf4"):
         assert part in text, part
     (tmp_path / "rain.wav").unlink()
