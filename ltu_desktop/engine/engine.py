@@ -238,10 +238,11 @@ class Engine:
 
     def answer(self, clip: Clip, question: str, transcript: str | None = None,
                settings: GenerationSettings | None = None, stop: threading.Event | None = None) -> Iterator[str]:
-        """Stream the answer's text pieces; `engine.last_answer` holds the whole answer (also when stopped)."""
+        """Stream the answer's text pieces; `engine.last_answer` holds the whole answer (also when stopped).
+
+        The question goes into the prompt verbatim, as the authors' batch script puts its instruction."""
         s = settings or GenerationSettings()
-        question = question.strip()
-        if not question:
+        if not question.strip():
             raise EngineError("The question is empty.")
         text_input, use_audio = self._inputs(clip, transcript, s.mode)
         stats = Stats(prepare_s=clip.prepare_seconds, device=self.device, precision=self.precision)
@@ -262,7 +263,7 @@ class Engine:
         text_input, use_audio = self._inputs(clip, transcript, s.mode)
         picks: list[int] = []
         with self._lock:
-            ids, head, _ = self._prompt(question.strip(), text_input)
+            ids, head, _ = self._prompt(question, text_input)
             n_head = min(_common_prefix(ids, head), len(ids) - 1)
             cache = self._prefix_cache(clip, ids[:n_head], use_audio, Stats())
             logits = self.lm.prefill(self.lm.embed(ids[n_head:]), cache)

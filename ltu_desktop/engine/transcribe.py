@@ -13,8 +13,10 @@ from .checkpoints import read_whisper
 from .tltr import to_dtype
 from .types import CheckpointError, Segment, Transcript
 
-# The authors strip this family of Whisper hallucinations from every transcript.
-_THANKS = re.compile(r"thank(?:s| you) for watching[.!]?", re.IGNORECASE)
+# The authors strip exactly these Whisper hallucinations (three casings, optional "." or "!") and
+# nothing else: the prompt's Input must be the same text theirs gets.
+_THANKS = re.compile(r"(?:thanks for watching|Thanks for watching|THANKS FOR WATCHING|thank you for watching"
+                     r"|Thank you for watching|THANK YOU FOR WATCHING)[.!]?")
 NO_SPEECH_PROB = 0.5
 MAX_COMPRESSION = 2.4  # above this a segment is a repetition loop, not speech
 
@@ -73,5 +75,6 @@ class Transcriber:
                 continue
             segments.append(Segment(float(s["start"]), float(s["end"]), text))
             speech |= s.get("no_speech_prob", 0.0) < NO_SPEECH_PROB and s.get("compression_ratio", 0.0) <= MAX_COMPRESSION
-        text = strip_hallucinations(out.get("text", "").lstrip()).strip()
-        return Transcript(text, tuple(segments), out.get("language"), no_speech=not (speech and text))
+        # Left-stripped only, as the authors do: trailing whitespace is part of the prompt they built.
+        text = strip_hallucinations(out.get("text", "").lstrip())
+        return Transcript(text, tuple(segments), out.get("language"), no_speech=not (speech and text.strip()))

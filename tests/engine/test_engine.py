@@ -163,3 +163,11 @@ def test_clips_waiting_during_load_are_transcribed_while_the_llm_loads(tiny_prof
     assert seen_during_load == [True]
     engine.transcribe(noise_audio)
     assert len(calls) == 1  # the transcript made during loading is the one the clip gets
+
+
+def test_the_question_goes_into_the_prompt_verbatim(tiny_engine, noise_audio):
+    clip = tiny_engine.prepare(noise_audio)
+    _ids(tiny_engine, clip, question="  What is it? \n")
+    assert tiny_engine.last_answer.prompt.startswith("### Instruction:\n  What is it? \n\n\n### Input:\n")
+    with pytest.raises(EngineError, match="empty"):
+        list(tiny_engine.answer(clip, " \n "))
