@@ -12,6 +12,14 @@ from .audio.io import Audio, AudioError, load_audio
 from .engine.types import EngineError, GenerationSettings, Transcript
 
 
+def _given_input(item: dict) -> str | None:
+    """A present `input` is the transcript as given (null, like "", means none, as the authors' batch script
+    reads it); only an absent one is left to Whisper."""
+    if "input" not in item:
+        return None
+    return item["input"] or ""
+
+
 def _write_atomic(path: Path, rows: list[dict]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
@@ -46,7 +54,7 @@ def run_batch(engine, input_path: Path, output_path: Path, settings: GenerationS
         for i, row in enumerate(previous):
             if i < len(items) and "pred" in row and "error" not in row and _item_key(row) == (
                     str(items[i].get("audio_id")), items[i].get("instruction"),
-                    items[i]["input"] if "input" in items[i] else row.get("input")):
+                    _given_input(items[i]) if "input" in items[i] else row.get("input")):
                 done[i] = row
     rows: list[dict] = [done.get(i) or {"audio_id": it.get("audio_id"), "instruction": it.get("instruction"),
                                          "pending": True} for i, it in enumerate(items)]
@@ -70,7 +78,7 @@ def run_batch(engine, input_path: Path, output_path: Path, settings: GenerationS
             audio = audio_cache[path]
             if isinstance(audio, AudioError):
                 raise audio
-            given = item.get("input")
+            given = _given_input(item)
             clip = engine.prepare(audio, (window_start, window_start + 10),
                                   transcript=Transcript(given) if given is not None else None)
             for _ in engine.answer(clip, item["instruction"], transcript=given, settings=settings):

@@ -80,3 +80,14 @@ def test_results_are_written_as_items_finish(tiny_profile, tmp_path, monkeypatch
     monkeypatch.setattr(batch, "_write_atomic", lambda p, rows: seen.append(sum("pred" in r for r in rows)) or real(p, rows))
     main(["batch", "--input", str(tmp_path / "items.json"), "--output", str(out)] + _args(tiny_profile))
     assert seen[:4] == [0, 1, 2, 3]
+
+
+def test_a_null_input_means_no_transcript_like_an_empty_one(tiny_profile, tmp_path):
+    _clips(tmp_path)
+    items = [{"audio_id": "a.wav", "instruction": "What is it?", "input": None},
+             {"audio_id": "a.wav", "instruction": "What is it?", "input": ""}]
+    (tmp_path / "items.json").write_text(json.dumps(items))
+    out = tmp_path / "results.json"
+    assert main(["batch", "--input", str(tmp_path / "items.json"), "--output", str(out)] + _args(tiny_profile)) == 0
+    null, empty = json.loads(out.read_text())
+    assert null["input"] == "" and null["pred_ids"] == empty["pred_ids"]

@@ -31,8 +31,9 @@ def load_encoder(path: Path, device: torch.device, dtype: torch.dtype) -> AudioE
     if d["n_audio_ctx"] < WINDOW_FRAMES // 2:
         raise CheckpointError(f"{Path(path).name}: audio context {d['n_audio_ctx']} is shorter than a 10 s window.")
     enc.load_state_dict(state, strict=True)
+    positions = enc.positional_embedding.float().clone()
     enc = to_dtype(enc, dtype)
-    enc.positional_embedding = enc.positional_embedding.float()  # the authors add it in fp32, then cast
+    enc.positional_embedding = positions  # the authors add it in fp32 (the checkpoint's values), then cast
     return enc.to(device).eval()
 
 

@@ -37,7 +37,8 @@ def top_k_top_p(scores: Tensor, top_k: int, top_p: float) -> Tensor:
 
 
 def pick(logits: Tensor, seen: Tensor, s: GenerationSettings, generator: torch.Generator | None) -> int:
-    scores = repetition_penalty(logits.float(), seen, s.repetition_penalty)
+    # In the logits' own dtype, as the authors apply it: fp16 rounding makes ties that argmax must see too.
+    scores = repetition_penalty(logits, seen, s.repetition_penalty).float()
     if s.temperature <= 0:
         return int(scores.argmax())
     scores = top_k_top_p(scores / s.temperature, s.top_k, s.top_p)

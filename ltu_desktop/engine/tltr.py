@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
-from whisper.model import ResidualAttentionBlock
+from whisper.model import MultiHeadAttention, ResidualAttentionBlock
 
 TIME_HEADS = 1
 LAYER_HEADS = 8
+
+# The authors' Whisper fork predates SDPA: its attention is (q*s) @ (k*s)^T with an fp32 softmax. Current
+# openai-whisper switches to SDPA by default, which rounds differently in fp16 (1 step in ~20% of feature
+# values), so every Whisper block here (features, TLTR, transcripts) runs the explicit form.
+MultiHeadAttention.use_sdpa = False
 
 
 class TLTR(nn.Module):
@@ -43,6 +48,15 @@ def keep_layernorm_fp32(module: nn.Module) -> None:
 
 
 def to_dtype(module: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """Cast, but keep LayerNorm parameters at their original fp32 values (not fp32 copies of fp16 roundings):
+    the authors cast LayerNorms back to fp32 before loading the fp32 adapter into them."""
+    kept = {name: p.detach().float().clone() for m_name, m in module.named_modules()
+            if isinstance(m, nn.LayerNorm) for name, p in
+            ((f"{m_name}.{n}" if m_name else n, p) for n, p in m.named_parameters(recurse=False))}
     module.to(dtype)
     keep_layernorm_fp32(module)
+    params = dict(module.named_parameters())
+    with torch.no_grad():
+        for name, value in kept.items():
+            params[name].copy_(value)
     return module
