@@ -40,23 +40,12 @@ def audio_projection(width: int, hidden: int) -> nn.Sequential:
     return nn.Sequential(nn.LayerNorm(width, elementwise_affine=False), nn.Linear(width, hidden))
 
 
-def keep_layernorm_fp32(module: nn.Module) -> None:
-    """Whisper's LayerNorm computes in fp32 and needs fp32 weights, as the authors' cast does."""
-    for m in module.modules():
-        if isinstance(m, nn.LayerNorm) and m.weight is not None:
-            m.float()
-
-
 def to_dtype(module: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """Cast, but keep LayerNorm parameters at their original fp32 values (not fp32 copies of fp16 roundings):
-    the authors cast LayerNorms back to fp32 before loading the fp32 adapter into them."""
-    kept = {name: p.detach().float().clone() for m_name, m in module.named_modules()
-            if isinstance(m, nn.LayerNorm) for name, p in
-            ((f"{m_name}.{n}" if m_name else n, p) for n, p in m.named_parameters(recurse=False))}
+    """Cast everything but the LayerNorms, which Whisper computes in fp32 and which keep their fp32 values
+    (not fp32 copies of fp16 roundings): the authors cast them back before loading the fp32 adapter."""
+    norms = [(m, {k: v.float().clone() for k, v in m.state_dict().items()})
+             for m in module.modules() if isinstance(m, nn.LayerNorm)]
     module.to(dtype)
-    keep_layernorm_fp32(module)
-    params = dict(module.named_parameters())
-    with torch.no_grad():
-        for name, value in kept.items():
-            params[name].copy_(value)
+    for norm, values in norms:
+        norm.float().load_state_dict(values)
     return module

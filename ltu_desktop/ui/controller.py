@@ -325,10 +325,11 @@ class Controller(QObject):
             self.messages.show_message(clip.ask_problem(), "info")
             return None
         override = clip.transcript_override()
-        e = Exchange(question, clip.window(), override is not None, regenerated=regenerated,
-                     heard_audio=self.model.hears_audio if self.model else True)
+        e = Exchange(question, clip.window(), override is not None, regenerated=regenerated)
         e.transcript_used = override if override is not None else clip.asr_text()
         e.settings = dict(self.generation)
+        if self.model is not None and not self.model.hears_audio:
+            e.settings["mode"] = "transcript"
         clip.exchanges.append(e)
         self._pending[e.id] = e
         self._save_question(clip, e)
@@ -459,7 +460,6 @@ class Controller(QObject):
             e.model = info.label
             e.device = answer.stats.device or info.device
             e.precision = answer.stats.precision or info.precision
-            e.heard_audio = answer.heard_audio
         self.model = info
         self.model_status.set_model(info.label, info.device, info.precision, info.memory_mb)
         self._finish(result.request, "stopped" if answer.stopped else "done")

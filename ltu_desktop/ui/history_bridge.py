@@ -157,8 +157,7 @@ def exchange_for(m: MessageRecord, duration: float) -> Exchange:
         error="" if state == "cancelled" else m.error or "", answered_at=m.updated_at,
         transcript_used=m.transcript_used or "", model=m.profile or "", device=m.device or "",
         precision=m.precision or "", settings=dict(m.settings), stats=dict(m.stats),
-        conversation_id=m.conversation_id, message_id=m.id,
-        heard_audio=(m.settings or {}).get("mode") != "transcript")
+        conversation_id=m.conversation_id, message_id=m.id)
 
 
 def conversation_label(first_question: str, count: int, created_at: float) -> tuple[str, str]:

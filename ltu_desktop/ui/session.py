@@ -42,9 +42,13 @@ class Exchange:
     settings: dict = field(default_factory=dict)
     stats: dict = field(default_factory=dict)
     regenerated: bool = False
-    heard_audio: bool = True  # False when the model answered from the transcript alone
     conversation_id: int | None = None  # in the history; None when it is not saved
     message_id: int | None = None
+
+    @property
+    def heard_audio(self) -> bool:
+        """False when the model answered (or will answer) from the transcript alone."""
+        return self.settings.get("mode") != "transcript"
 
     @property
     def pending(self) -> bool:
