@@ -46,8 +46,8 @@ def main() -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
     from transformers.utils import logging as hf_logging
 
-    from ltu_desktop.demo.assets import ensure_llm
-    from ltu_desktop.engine.model import quantize_int8_cpu
+    from ltu_desktop.models.demo_assets import ensure_llm
+    from ltu_desktop.engine.llm import quantize_int8_cpu
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tokens", type=int, default=40)

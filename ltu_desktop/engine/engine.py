@@ -12,11 +12,12 @@ import torch
 
 from ..audio.io import Audio
 from . import precision as precision_mod
-from .features import WINDOW_SECONDS, encoder_states, load_encoder, window_mel
+from .demo import Demo
+from .family import AudioLM, Family, common_prefix
 from .generate import decode, pick
-from .model import LTUAS, build_ltuas, load_llm, quantize_int8_cpu
-from .prompt import ALPACA_HEAD, NO_SPEECH_ANSWER, alpaca_short, demo_user_message
-from .tokenizer import ChatTokenizer, SentencePieceTokenizer, TextStream
+from .ltu_as import LTUAS
+from .prompt import NO_SPEECH_ANSWER
+from .tokenizer import TextStream
 from .transcribe import Transcriber
 from .types import (Answer, Cancelled, CheckpointError, Clip, EngineError, GenerationSettings, Profile, Stats,
                     Transcript)
@@ -24,6 +25,7 @@ from .types import (Answer, Cancelled, CheckpointError, Clip, EngineError, Gener
 Progress = Callable[[str, float], None]
 _FEATURE_CACHE = 32
 _PREFIX_CACHE = 8
+FAMILIES: dict[str, Family] = {f.kind: f for f in (LTUAS(), Demo())}
 
 
 def memory_plan(profile: Profile, plan: precision_mod.Plan) -> precision_mod.MemoryEstimate | None:
@@ -53,15 +55,6 @@ def _transcribe_until(transcriber: Transcriber, clips: Callable[[], list[Audio]]
                 pass
 
 
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
-
-
 def memory_mb(device: torch.device | None = None) -> float:
     """Memory in use now: CUDA allocations on a GPU, resident set size on the CPU."""
     if device is not None and device.type == "cuda":
@@ -86,13 +79,13 @@ def peak_memory_mb(device: torch.device | None = None) -> float:
 
 
 class Engine:
-    def __init__(self, profile: Profile, plan: precision_mod.Plan, lm: LTUAS, tokenizer,
-                 encoder, transcriber: Transcriber | None, notes: list[str]):
+    def __init__(self, profile: Profile, plan: precision_mod.Plan, family: Family, lm: AudioLM, tokenizer,
+                 transcriber: Transcriber | None, notes: list[str]):
         self.profile = profile
         self.plan = plan
+        self.family = family
         self.lm = lm
         self.tokenizer = tokenizer
-        self.encoder = encoder
         self.transcriber = transcriber
         self.notes = notes
         self.last_answer: Answer | None = None
@@ -112,7 +105,17 @@ class Engine:
     @property
     def hears_audio(self) -> bool:
         """False when the model answers from the transcript alone (the demo profile)."""
-        return self.lm.hears_audio
+        return self.family.hears_audio
+
+    @property
+    def reads_transcript(self) -> bool:
+        """False when the model never sees the transcript (LTU); it is still shown to the person."""
+        return self.family.reads_transcript
+
+    @property
+    def window_seconds(self) -> float:
+        """How much of the clip the model hears at once (0 when it hears nothing)."""
+        return self.lm.front.window_seconds if self.lm.front is not None else 0.0
 
     @property
     def last_stats(self) -> Stats | None:
@@ -157,27 +160,10 @@ class Engine:
                     early = threading.Thread(target=_transcribe_until, args=(transcriber, early_clips, done),
                                              name="early-transcripts", daemon=True)
                     early.start()
-            if profile.kind == "demo":
-                checkpoint(f"Reading the LLM from {profile.llm.name}", 0.1)
-                llm = load_llm(profile.llm, plan, notes, require_llama=False)
-                lm = LTUAS(quantize_int8_cpu(llm) if plan.merge_lora else llm)
-                tokenizer = ChatTokenizer(profile.llm)
-                encoder = None
-            else:
-                if profile.adapter is None or profile.feature_whisper is None:
-                    raise CheckpointError("An LTU-AS profile needs an adapter file and a feature Whisper checkpoint.")
-                lm = build_ltuas(profile.llm, profile.adapter, plan, notes, checkpoint)
-                tokenizer = SentencePieceTokenizer(profile.llm / "tokenizer.model")
-                if tokenizer.vocab_size > lm.llm.config.vocab_size:
-                    raise CheckpointError(
-                        f"tokenizer.model has {tokenizer.vocab_size} pieces but the LLM only {lm.llm.config.vocab_size}.")
-                checkpoint(f"Reading the feature Whisper {profile.feature_whisper.name}", 0.8)
-                encoder = load_encoder(profile.feature_whisper, plan.device, plan.feature_dtype)
-                width = encoder.conv1.weight.shape[0]
-                if width != lm.tltr.time_tr.attn.query.weight.shape[1]:
-                    raise CheckpointError(
-                        f"The feature Whisper {profile.feature_whisper.name} has width {width}, but the adapter "
-                        f"expects {lm.tltr.time_tr.attn.query.weight.shape[1]} (LTU-AS uses Whisper large-v1).")
+            family = FAMILIES.get(profile.kind)
+            if family is None:
+                raise CheckpointError(f"Unknown model family {profile.kind!r}: one of {', '.join(FAMILIES)}.")
+            lm, tokenizer = family.load(profile, plan, notes, checkpoint)
         except (torch.OutOfMemoryError, MemoryError) as exc:
             raise EngineError(
                 f"Out of memory while loading {profile.describe()} in {plan.describe()}: "
@@ -188,7 +174,7 @@ class Engine:
             if early is not None:
                 early.join()
         checkpoint("Ready", 1.0)
-        engine = cls(profile, plan, lm, tokenizer, encoder, transcriber, notes)
+        engine = cls(profile, plan, family, lm, tokenizer, transcriber, notes)
         engine.memory_estimate = memory
         return engine
 
@@ -200,41 +186,31 @@ class Engine:
 
     def window_start(self, audio: Audio, window: tuple[float, float] | None) -> float:
         start = float(window[0]) if window else 0.0
-        return round(min(max(0.0, start), max(0.0, audio.duration - WINDOW_SECONDS)), 2)
+        return round(min(max(0.0, start), max(0.0, audio.duration - self.window_seconds)), 2)
 
     def prepare(self, audio: Audio, window: tuple[float, float] | None = None,
                 transcript: Transcript | None = None) -> Clip:
         """Features of the chosen 10 s and the transcript of the whole clip, each computed once."""
         t0 = time.perf_counter()
         start = self.window_start(audio, window)
-        features = self._window_features(audio, start) if self.lm.hears_audio else None
+        features = self._window_features(audio, start) if self.hears_audio else None
         if transcript is None and self.transcriber is not None:
             transcript = self.transcribe(audio)
-        end = min(start + WINDOW_SECONDS, audio.duration)
+        end = min(start + self.window_seconds, audio.duration)
         return Clip(audio, (start, end), features, transcript, time.perf_counter() - t0)
 
     def _window_features(self, audio: Audio, start: float) -> torch.Tensor:
         key = (audio.content_hash, start)
         with self._lock:
             if key not in self._features:
-                mel = window_mel(audio.samples, start, self.encoder.conv1.weight.shape[1])
-                # Kept as computed: the authors' CPU path feeds fp32 features to the fp32 model, and their GPU
-                # path's cast to fp16 happens here too, where the TLTR takes its own dtype.
-                self._features[key] = encoder_states(self.encoder, mel)
+                self._features[key] = self.lm.front.features(audio, start)
                 while len(self._features) > _FEATURE_CACHE:
                     self._features.popitem(last=False)
             self._features.move_to_end(key)
             return self._features[key]
 
     def _prompt(self, question: str, text_input: str) -> tuple[list[int], list[int], str]:
-        """Token ids of the whole prompt, and of its head: the part every question about the clip shares."""
-        if self.profile.kind == "demo":
-            user = demo_user_message(question, text_input)
-            ids = self.tokenizer.encode_chat(user)
-            other = self.tokenizer.encode_chat(demo_user_message("\u2026", text_input))
-            return ids, ids[:_common_prefix(ids, other)], user
-        prompt = alpaca_short(question, text_input)
-        return self.tokenizer.encode(prompt), self.tokenizer.encode(ALPACA_HEAD), prompt
+        return self.family.prompt(self.tokenizer, question, text_input)
 
     def answer(self, clip: Clip, question: str, transcript: str | None = None,
                settings: GenerationSettings | None = None, stop: threading.Event | None = None) -> Iterator[str]:
@@ -246,7 +222,7 @@ class Engine:
             raise EngineError("The question is empty.")
         text_input, use_audio = self._inputs(clip, transcript, s.mode)
         stats = Stats(prepare_s=clip.prepare_seconds, device=self.device, precision=self.precision)
-        if self.profile.kind == "demo" and (not text_input.strip() or (
+        if not self.hears_audio and (not text_input.strip() or (
                 transcript is None and clip.transcript is not None and clip.transcript.no_speech)):
             self.last_answer = Answer(NO_SPEECH_ANSWER, [], False, stats, "", text_input, ["no speech detected"])
             yield NO_SPEECH_ANSWER
@@ -264,7 +240,7 @@ class Engine:
         picks: list[int] = []
         with self._lock:
             ids, head, _ = self._prompt(question, text_input)
-            n_head = min(_common_prefix(ids, head), len(ids) - 1)
+            n_head = min(common_prefix(ids, head), len(ids) - 1)
             cache = self._prefix_cache(clip, ids[:n_head], use_audio, Stats())
             logits = self.lm.prefill(self.lm.embed(ids[n_head:]), cache)
             seen = torch.tensor(ids, dtype=torch.long, device=logits.device)
@@ -277,9 +253,9 @@ class Engine:
 
     def _inputs(self, clip: Clip, transcript: str | None, mode: str) -> tuple[str, bool]:
         """The prompt's Input text and whether the audio tokens go in, for the chosen mode."""
-        mode = "transcript" if not self.lm.hears_audio else mode
+        mode = "transcript" if not self.hears_audio else mode
         text_input = transcript if transcript is not None else (clip.transcript.text if clip.transcript else "")
-        if mode == "audio":
+        if mode == "audio" or not self.family.reads_transcript:
             text_input = ""
         if mode != "transcript" and clip.features is None:
             raise EngineError("This clip has no audio features; call prepare() with this engine first.")
@@ -289,7 +265,7 @@ class Engine:
                   stop: threading.Event | None, stats: Stats) -> Iterator[str]:
         t0 = time.perf_counter()
         ids, head, prompt = self._prompt(question, text_input)
-        n_head = min(_common_prefix(ids, head), len(ids) - 1)
+        n_head = min(common_prefix(ids, head), len(ids) - 1)
         stats.prompt_tokens = len(ids) + (clip.features.shape[1] if use_audio else 0)
         answer = Answer("", [], False, stats, prompt, text_input, list(self.notes), use_audio)
         self.last_answer = answer

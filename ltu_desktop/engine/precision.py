@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from .types import EngineError
 
@@ -148,3 +149,14 @@ def estimate(plan: Plan, llm_config: dict, whisper_files: list, adapter_bytes: i
 
 def fitting_precisions(device: torch.device) -> tuple[str, ...]:
     return ("fp16", "int8", "nf4") if device.type == "cuda" else ("fp32", "bf16", "int8", "nf4")
+
+
+def to_dtype(module: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """Cast everything but the LayerNorms, which Whisper computes in fp32 and which keep their fp32 values
+    (not fp32 copies of fp16 roundings): the authors cast them back before loading the fp32 adapter."""
+    norms = [(m, {k: v.float().clone() for k, v in m.state_dict().items()})
+             for m in module.modules() if isinstance(m, nn.LayerNorm)]
+    module.to(dtype)
+    for norm, values in norms:
+        norm.float().load_state_dict(values)
+    return module

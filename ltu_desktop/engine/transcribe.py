@@ -10,7 +10,7 @@ import torch
 
 from ..audio.io import Audio
 from .checkpoints import read_whisper
-from .tltr import to_dtype
+from .precision import to_dtype
 from .types import CheckpointError, Segment, Transcript
 
 # The authors strip exactly these Whisper hallucinations (three casings, optional "." or "!") and

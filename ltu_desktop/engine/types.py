@@ -34,7 +34,7 @@ class Profile:
     asr_whisper: Path | None
     feature_whisper: Path | None = None
     adapter: Path | None = None
-    kind: Literal["ltu-as", "demo"] = "ltu-as"
+    kind: str = "ltu-as"  # the model family (engine.FAMILIES)
     label: str = ""
     # How the adapter's training features were computed: "fp16" (new-GPU adapters) or "fp32" (old-GPU
     # ones, cast to fp16 afterwards). It decides the Whisper encoder's dtype on a GPU.

@@ -94,7 +94,7 @@ def load_engine(request: LoadRequest, progress: Callable[[str, float], None]):
 
 
 def profile_for(choice: ModelChoice, progress: Callable[[str, float], None]):
-    from ..engine import profiles
+    from ..models import profiles
 
     if choice.kind == "demo":
         return profiles.demo_profile(progress)

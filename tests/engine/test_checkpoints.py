@@ -9,7 +9,7 @@ import torch
 
 from ltu_desktop.engine.engine import Engine
 from ltu_desktop.engine.types import CheckpointError
-from ltu_desktop.testing import make_adapter, make_llm, make_whisper
+from ltu_desktop.models.tiny import make_adapter, make_llm, make_whisper
 
 
 def _with(profile, **changes):

@@ -68,7 +68,7 @@ def test_window_selects_which_ten_seconds_are_heard(tiny_engine):
 
 
 def test_features_are_computed_once_per_clip_and_window(tiny_engine, noise_audio, monkeypatch):
-    import ltu_desktop.engine.engine as eng
+    import ltu_desktop.engine.ltu_as as eng
 
     tiny_engine.prepare(noise_audio, (1.0, 11.0))
     calls = []
@@ -112,7 +112,7 @@ def test_stats_are_filled(tiny_engine, noise_audio):
 
 def test_bf16_runs_on_cpu(tiny_profile, noise_audio):
     e = Engine.load(tiny_profile, device="cpu", precision="bf16")
-    assert e.lm.llm.dtype == torch.bfloat16 and e.lm.tltr.time_tr.attn_ln.weight.dtype == torch.float32
+    assert e.lm.llm.dtype == torch.bfloat16 and e.lm.front.tltr.time_tr.attn_ln.weight.dtype == torch.float32
     assert len(_ids(e, e.prepare(noise_audio))) > 0
 
 
@@ -145,7 +145,8 @@ def test_clips_waiting_during_load_are_transcribed_while_the_llm_loads(tiny_prof
     from ltu_desktop.engine import engine as engine_mod
 
     calls, seen_during_load = [], []
-    real_run, real_build = engine_mod.Transcriber._run, engine_mod.build_ltuas
+    family = engine_mod.FAMILIES["ltu-as"]
+    real_run, real_build = engine_mod.Transcriber._run, family.load
 
     def slow_build(*args, **kwargs):
         """The LLM 'loads' until the side thread has transcribed the waiting clip (at most 60 s)."""
@@ -158,7 +159,7 @@ def test_clips_waiting_during_load_are_transcribed_while_the_llm_loads(tiny_prof
         return real_build(*args, **kwargs)
 
     monkeypatch.setattr(engine_mod.Transcriber, "_run", lambda self, a: calls.append(a) or real_run(self, a))
-    monkeypatch.setattr(engine_mod, "build_ltuas", slow_build)
+    monkeypatch.setattr(family, "load", slow_build)
     engine = Engine.load(tiny_profile, device="cpu", precision="fp32", early_clips=lambda: [noise_audio])
     assert seen_during_load == [True]
     engine.transcribe(noise_audio)

@@ -59,7 +59,7 @@ def test_quantized_cpu_paths_answer(tiny_profile, noise_audio, name):
                                                                                         max_new_tokens=8)))
     assert len(e.last_answer.token_ids) > 0 and e.last_answer.stats.precision == name
     if name == "int8":
-        from ltu_desktop.engine.model import Int8Linear
+        from ltu_desktop.engine.llm import Int8Linear
 
         up = e.lm.llm.model.layers[0].mlp.up_proj
         assert isinstance(up, Int8Linear) and up.weight.dtype == torch.int8 and isinstance(e.lm.llm.lm_head, Int8Linear)

@@ -9,7 +9,7 @@ import torch
 import whisper
 from safetensors.torch import load_file
 
-from ltu_desktop.engine.features import encoder_states, window_mel
+from ltu_desktop.engine.ltu_as import encoder_states, window_mel
 from ltu_desktop.engine.prompt import alpaca_short
 from ltu_desktop.engine.types import GenerationSettings
 
@@ -126,7 +126,7 @@ def test_mel_clamp_sees_the_whole_clip():
 
 
 def test_features_match_the_authors_stack_pool_and_drop(tiny_engine, tiny_profile, noise_audio):
-    ours = encoder_states(tiny_engine.encoder, window_mel(noise_audio.samples, 0.0, 80))
+    ours = encoder_states(tiny_engine.lm.front.encoder, window_mel(noise_audio.samples, 0.0, 80))
     ref = _authors_features(tiny_profile.feature_whisper, noise_audio.samples)
     assert ours.shape == ref.shape == (3, 25, 64)
     assert torch.allclose(ours, ref, atol=2e-5, rtol=1e-4)
@@ -171,3 +171,17 @@ def test_first_step_logits_and_greedy_tokens_match_plain_llama(tiny_engine, tiny
     list(tiny_engine.answer(clip, question, transcript=transcript, settings=s))
     assert tiny_engine.last_answer.token_ids == [t for t in tokens if t != 2][: len(tiny_engine.last_answer.token_ids)]
     assert len(tiny_engine.last_answer.token_ids) == (tokens.index(2) if 2 in tokens else 6)
+
+
+def test_explicit_attention_is_for_the_feature_encoder_only(tiny_engine):
+    """The authors' attention form for features and TLTR; the transcript Whisper keeps openai-whisper's SDPA."""
+    from whisper.model import MultiHeadAttention
+
+    from ltu_desktop.engine.ltu_as import ExplicitAttention
+
+    front = tiny_engine.lm.front
+    feature_attn = [m for m in (*front.encoder.modules(), *front.tltr.modules()) if isinstance(m, MultiHeadAttention)]
+    asr_attn = [m for m in tiny_engine.transcriber.model.modules() if isinstance(m, MultiHeadAttention)]
+    assert feature_attn and all(type(m) is ExplicitAttention for m in feature_attn)
+    assert asr_attn and not any(isinstance(m, ExplicitAttention) for m in asr_attn)
+    assert MultiHeadAttention.use_sdpa

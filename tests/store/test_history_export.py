@@ -57,7 +57,7 @@ def test_json_export_round_trip(filled, tmp_path):
 
 
 def test_json_export_is_a_batch_input(filled, tmp_path):
-    from ltu_desktop.batch import run_batch
+    from ltu_desktop.batch.runner import run_batch
 
     h, dog, _ = filled
     export(h, tmp_path / "items.json", conversation_ids=[dog])
@@ -120,7 +120,7 @@ def test_history_command_parser_stands_alone(tmp_path, monkeypatch, capsys):
     """The hook the main CLI calls, on a bare parser; an empty history says so."""
     import argparse
 
-    from ltu_desktop.store.cli import add_history_parser
+    from ltu_desktop.cli.history import add_parser as add_history_parser
 
     parser = argparse.ArgumentParser()
     add_history_parser(parser.add_subparsers(dest="command"))

@@ -9,7 +9,7 @@ import pytest
 from conftest import wait_clips, wait_done
 from PySide6.QtWidgets import QDialog, QFileDialog
 
-from ltu_desktop.batch import read_items
+from ltu_desktop.batch.runner import read_items
 from ltu_desktop.settings import ModelChoice, Settings, load_settings, save_settings, settings_path
 from ltu_desktop.ui.model_dialog import ModelDialog
 

@@ -13,7 +13,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 from ui_fakes import FakeEngine
 
-from ltu_desktop.batch import read_items
+from ltu_desktop.batch.runner import read_items
 from ltu_desktop.store.history import DB_NAME, SCHEMA_VERSION
 
 WORDS = [f"word{i} " for i in range(40)]

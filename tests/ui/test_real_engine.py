@@ -5,7 +5,7 @@ from __future__ import annotations
 from conftest import wait_clips, wait_done
 from PySide6.QtCore import Qt
 
-from ltu_desktop.engine.profiles import profile_from_paths
+from ltu_desktop.models.profiles import profile_from_paths
 
 
 def loaded_window(make_window, qtbot, tiny_profile, noise_file):

@@ -7,10 +7,10 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from .history import Conversation, History, HistoryError
+from ..store.history import Conversation, History, HistoryError
 
 
-def add_history_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("history", help="list, show and export the saved conversations",
                               description="The history is kept in LTU_DESKTOP_DATA (default: the user data folder).")
     sub = p.add_subparsers(dest="history_command", required=True, metavar="{list,show,export}")
@@ -23,7 +23,7 @@ def add_history_parser(subparsers) -> argparse.ArgumentParser:
     which.add_argument("--conversation", type=int, nargs="+", action="extend", metavar="ID")
     which.add_argument("--all", action="store_true", help="every conversation")
     e.add_argument("-o", "--output", type=Path, required=True)
-    p.set_defaults(func=run_history)
+    p.set_defaults(func=run)
     return p
 
 
@@ -50,8 +50,8 @@ def _list(history: History) -> None:
             print(_summary(c))
 
 
-def run_history(args: argparse.Namespace) -> int:
-    from .export import export, format_for, to_markdown
+def run(args: argparse.Namespace) -> int:
+    from ..store.export import export, format_for, to_markdown
 
     try:
         with History() as history:

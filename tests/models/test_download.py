@@ -15,8 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from ltu_desktop import download
-from ltu_desktop.download import DownloadCancelled, DownloadError, extract_zip, fetch
+from ltu_desktop.models import download
+from ltu_desktop.models.download import DownloadCancelled, DownloadError, extract_zip, fetch
 
 DATA = os.urandom(300_000)
 

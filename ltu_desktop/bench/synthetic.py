@@ -10,14 +10,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .engine.checkpoints import AdapterWeights
-from .engine.engine import Engine
-from .engine.model import attach_adapter
-from .engine.precision import Plan
-from .engine.tltr import TLTR, audio_projection, to_dtype
-from .engine.tokenizer import SentencePieceTokenizer
-from .engine.types import Profile
-from .paths import cache_dir
+from ..engine.checkpoints import AdapterWeights
+from ..engine.engine import Engine
+from ..engine.family import AudioLM
+from ..engine.llm import attach_llm_weights
+from ..engine.ltu_as import LTUAS, TLTR, audio_projection, build_front, explicit_attention
+from ..engine.precision import Plan, to_dtype
+from ..engine.tokenizer import SentencePieceTokenizer
+from ..engine.types import Profile
+from ..paths import cache_dir
 
 VICUNA_7B = dict(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
                  num_attention_heads=32, num_key_value_heads=32, max_position_embeddings=2048, rms_norm_eps=1e-6)
@@ -55,7 +56,7 @@ def _encoder(plan: Plan):
         enc = AudioEncoder(d["n_mels"], d["n_ctx"], d["n_state"], d["n_head"], d["n_layer"])
     enc = enc.to(plan.feature_dtype).to_empty(device=plan.device)
     _fill(enc)
-    enc = to_dtype(enc, plan.feature_dtype)
+    enc = to_dtype(explicit_attention(enc), plan.feature_dtype)
     enc.positional_embedding = sinusoids(d["n_ctx"], d["n_state"]).to(plan.device)
     return enc.eval()
 
@@ -72,7 +73,7 @@ def _adapter(hidden: int, layers: int, width: int) -> AdapterWeights:
 
 def build_engine(plan: Plan, layers: int = VICUNA_7B["num_hidden_layers"], progress=None) -> Engine:
     """An Engine over full-size random modules; `layers` < 32 makes a shallower model for quick runs."""
-    from .testing import _tokenizer
+    from ..models.tiny import _tokenizer
 
     report = progress or (lambda _s, _f: None)
     folder = cache_dir() / "synthetic-7b"
@@ -83,11 +84,11 @@ def build_engine(plan: Plan, layers: int = VICUNA_7B["num_hidden_layers"], progr
     llm = _llm(plan, layers)
     notes: list[str] = ["synthetic-7b: random weights at full size; timings are real, answers are noise"]
     report("Attaching TLTR, projection and LoRA (r=8)", 0.6)
-    lm = attach_adapter(llm, _adapter(VICUNA_7B["hidden_size"], layers, WHISPER_LARGE_V1["n_state"]), plan,
-                        "synthetic adapter", notes)
+    adapter = _adapter(VICUNA_7B["hidden_size"], layers, WHISPER_LARGE_V1["n_state"])
+    llm = attach_llm_weights(llm, adapter, plan, "synthetic adapter", notes)
     report("Allocating the Whisper large-v1 encoder", 0.85)
-    encoder = _encoder(plan)
+    lm = AudioLM(llm, build_front(adapter, _encoder(plan), plan))
     profile = Profile("synthetic-7b", folder, None, None, None, kind="ltu-as",
                       label="synthetic-7b (full-size LTU-AS, random weights, for timing only)")
     report("Ready", 1.0)
-    return Engine(profile, plan, lm, SentencePieceTokenizer(folder / "tokenizer.model"), encoder, None, notes)
+    return Engine(profile, plan, LTUAS(), lm, SentencePieceTokenizer(folder / "tokenizer.model"), None, notes)

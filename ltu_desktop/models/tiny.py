@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from .engine.checkpoints import PEFT_PREFIX
-from .engine.tltr import TLTR, audio_projection
-from .engine.types import Profile
+from ..engine.checkpoints import PEFT_PREFIX
+from ..engine.ltu_as import TLTR, audio_projection
+from ..engine.types import Profile
 
 _CORPUS = """### Instruction: What can be inferred from the spoken text and sounds? Why?
 ### Input: the meeting is on monday at ten in the blue room with seven people

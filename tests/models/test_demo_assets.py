@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ltu_desktop.demo import assets, cache
+from ltu_desktop.models import cache
+from ltu_desktop.models import demo_assets as assets
 from ltu_desktop.engine.types import EngineError
 
 

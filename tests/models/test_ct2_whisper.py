@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from ltu_desktop.demo.assets import WHISPER_SOURCES, locate_package
-from ltu_desktop.demo.ct2_whisper import CT2FormatError, convert_ct2_whisper, read_ct2
+from ltu_desktop.models.demo_assets import WHISPER_SOURCES, locate_package
+from ltu_desktop.models.ct2_whisper import CT2FormatError, convert_ct2_whisper, read_ct2
 
 TINY_EN = dict(n_mels=80, n_audio_ctx=1500, n_audio_state=384, n_audio_head=6, n_audio_layer=4,
                n_vocab=51864, n_text_ctx=448, n_text_state=384, n_text_head=6, n_text_layer=4)

@@ -6,7 +6,7 @@ import pytest
 
 from ltu_desktop.engine.engine import Engine
 from ltu_desktop.engine.types import GenerationSettings
-from ltu_desktop.quality import agreement
+from ltu_desktop.bench.quality import agreement
 
 QUESTIONS = ["Describe the sound.", "What is said?", "Is anyone speaking?"]
 TRANSCRIPT = "the meeting is on monday"

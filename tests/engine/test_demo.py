@@ -60,7 +60,7 @@ def test_quantized_answers_against_fp32(demo_assets, demo_engine, sample_text):
     (fp32 gets 3 of 4) and the per-position picks.
     """
     from ltu_desktop.engine.types import Transcript
-    from ltu_desktop.quality import agreement
+    from ltu_desktop.bench.quality import agreement
 
     audio = load_audio(SAMPLE_WAV)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .audio.io import Audio
-from .engine.engine import Engine
-from .engine.types import GenerationSettings, Transcript
+from ..audio.io import Audio
+from ..engine.engine import Engine
+from ..engine.types import GenerationSettings, Transcript
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,10 @@ the CLI, the GUI and tests share this module.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -153,13 +151,11 @@ class Catalog:
 
 
 def catalog_path() -> Path:
-    """$LTU_DESKTOP_CATALOG (a mirror's catalog), else the copy in the package, else the source tree's."""
+    """$LTU_DESKTOP_CATALOG (a mirror's catalog), else the one inside the package (a built wheel carries it)."""
     env = os.environ.get(CATALOG_ENV)
     if env:
         return Path(env).expanduser()
-    here = Path(__file__).resolve().parent
-    packaged = here / "models" / "catalog.toml"
-    return packaged if packaged.exists() else here.parent / "models" / "catalog.toml"
+    return Path(__file__).resolve().parent / "catalog.toml"
 
 
 def models_dir(override: str | Path | None = None) -> Path:
@@ -398,12 +394,12 @@ class Models:
 
     def engine_profile(self, name: str, progress: Callable[[str, float], None] | None = None):
         """The engine's Profile for a catalog profile; raises EngineError naming what to download."""
-        from .engine.types import EngineError, Profile
+        from ..engine.types import EngineError, Profile
 
         try:
             spec = self.profile_spec(name)
             if spec.builtin:
-                from .engine.profiles import demo_profile
+                from .profiles import demo_profile
 
                 return demo_profile(progress)
             missing = self.missing(name)
@@ -421,7 +417,7 @@ class Models:
 
 def profile_by_name(name: str, root: str | Path | None = None):
     """The engine Profile for `--profile NAME` (used by the CLI)."""
-    from .engine.types import EngineError
+    from ..engine.types import EngineError
 
     try:
         models = Models(root)
@@ -444,123 +440,3 @@ def _manifest(folder: Path, progress: Callable[[Progress], None] | None = None,
            for p in files}
     meter(meter.done, final=True)
     return out
-
-
-class _StatusLine:
-    """Progress on stderr as one line rewritten in place; `say` clears it before a normal message."""
-
-    def __init__(self) -> None:
-        self.open = False
-
-    def __call__(self, stage: str, p: Progress) -> None:
-        pct = f"{p.done / p.total * 100:5.1f}% " if p.total else ""
-        of = f"/{human_size(p.total)}" if p.total else ""
-        left = f", {_duration(p.seconds_left)} left" if p.seconds_left is not None and p.done != p.total else ""
-        print(f"\r{stage}: {pct}{human_size(p.done)}{of} at {human_size(p.rate)}/s{left}\033[K", end="",
-              file=sys.stderr, flush=True)
-        self.open = True
-
-    def say(self, message: str = "") -> None:
-        if self.open:
-            print("\r\033[K", end="", file=sys.stderr)
-            self.open = False
-        if message:
-            print(message, file=sys.stderr)
-
-
-def _duration(s: float) -> str:
-    s = int(s)
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
-
-
-def add_models_parser(subparsers, validate: Validator | None = None) -> argparse.ArgumentParser:
-    """`ltu-desktop models ...`; `validate(path, kind)` checks files given to `add` (the engine's strict loader)."""
-    p = subparsers.add_parser("models", help="list, download, verify, remove or add LTU-AS model files")
-    p.add_argument("--dir", type=Path, default=None, help=f"models folder (default: ${MODELS_ENV} or the app's data "
-                                                          f"folder)")
-    sub = p.add_subparsers(dest="models_command")
-    sub.add_parser("list", help="catalog files and profiles, and which are present")
-    d = sub.add_parser("download", help="download a file or every missing file of a profile (resumes)")
-    d.add_argument("names", nargs="+", metavar="NAME")
-    d.add_argument("--force", action="store_true", help="download again even if present")
-    v = sub.add_parser("verify", help="check files against published or recorded SHA-256")
-    v.add_argument("name", nargs="?", metavar="NAME")
-    r = sub.add_parser("remove", help="delete a downloaded file (own files are only unregistered)")
-    r.add_argument("name", metavar="NAME")
-    r.add_argument("--forget", action="store_true", help="also forget its recorded checksum")
-    a = sub.add_parser("add", help="register your own file after checking it")
-    a.add_argument("path", type=Path)
-    a.add_argument("--kind", required=True, choices=OWN_KINDS)
-    a.add_argument("--name", default=None)
-    a.add_argument("--features", default="fp16", choices=FEATURES,
-                   help="adapters: features computed in fp16 (new GPUs) or fp32 then cast (old GPUs)")
-    p.set_defaults(func=run_models, models_validate=validate)
-    return p
-
-
-def run_models(args: argparse.Namespace) -> int:
-    line = _StatusLine()
-    try:
-        models = Models(args.dir)
-        command = args.models_command or "list"
-        if command == "list":
-            return _list(models)
-        if command == "download":
-            return _download(models, args.names, args.force, line)
-        if command == "verify":
-            results = models.verify(args.name, progress=line)
-            line.say()
-            for res in results:
-                print(f"{res.name:34} {'ok' if res.ok else 'FAILED' if res.ok is False else '-':6} {res.message}")
-            return 1 if any(res.ok is False for res in results) else 0
-        if command == "remove":
-            models.remove(args.name, forget=args.forget)
-            print(f"Removed {args.name}.")
-            return 0
-        entry = models.add(args.path, args.kind, name=args.name, features=args.features,
-                           validate=getattr(args, "models_validate", None), progress=line)
-        line.say(f"Registered {entry.name} ({entry.kind}) at {entry.path}.")
-        return 0
-    except (CatalogError, DownloadError) as exc:
-        line.say(f"error: {exc}")
-        return 1
-
-
-def _list(models: Models) -> int:
-    for s in models.status():
-        e = s.entry
-        state = (f"present ({human_size(s.size or 0)})" if s.present else
-                 f"partial ({human_size(s.partial_bytes)}, resumes)" if s.partial_bytes else "missing")
-        extra = f", features {e.features}" if e.features else ""
-        size = "" if e.own else f"~{human_size(e.approx_size)}"
-        print(f"{e.name:34} {e.kind:14} {size:>9}  {state}{extra}{'  [own]' if e.own else ''}")
-    print(f"\nProfiles (models folder: {models.root}):")
-    for spec in models.catalog.profiles.values():
-        if spec.builtin:
-            state = "built in"
-        else:
-            missing = models.missing(spec.name)
-            state = "ready" if not missing else "needs " + ", ".join(e.name for e in missing)
-        mark = " (recommended)" if spec.recommended else ""
-        print(f"  {spec.name:16} {spec.label}{mark}: {state}")
-    return 0
-
-
-def _download(models: Models, names: list[str], force: bool, line: _StatusLine) -> int:
-    wanted: list[str] = []
-    for name in names:
-        if name in models.catalog.profiles:
-            spec = models.profile_spec(name)
-            if spec.builtin:
-                print(f"{name} is built in: nothing to download.", file=sys.stderr)
-            wanted += [n for n in spec.files() if force or not models.present(n)]
-        else:
-            wanted.append(models.entry(name).name)
-    for name in dict.fromkeys(wanted):
-        try:
-            path = models.download(name, progress=line, force=force)
-        except KeyboardInterrupt:
-            line.say("Interrupted; run the same command again to resume.")
-            return 130
-        line.say(f"{name}: {path}")
-    return 0

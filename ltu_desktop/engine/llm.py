@@ -1,70 +1,21 @@
-"""LTUAS: TLTR + projection in front of a stock causal LM (LLaMA with a peft LoRA adapter)."""
+"""The family-independent LLM half: a stock causal LM, strictly loaded, with the adapter's LoRA (peft) or full
+fine-tune weights, in the precision the plan chose (bitsandbytes NF4 / int8, or weight-only int8 on the CPU)."""
 
 from __future__ import annotations
 
-import copy
 import gc
 import logging
 import re
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from .checkpoints import IGNORABLE_BASE_KEYS, AdapterWeights, check_lora, check_llm_folder, read_adapter
+from .checkpoints import IGNORABLE_BASE_KEYS, AdapterWeights, check_lora, check_llm_folder
 from .precision import Plan
-from .tltr import TLTR, audio_projection, to_dtype
 from .types import CheckpointError
 
 LORA_ALPHA = 16  # the authors' value; not stored in the adapter file
-
-
-class LTUAS(nn.Module):
-    """The audio tokens come first, then the prompt's embeddings; positions simply continue."""
-
-    def __init__(self, llm: nn.Module, tltr: TLTR | None = None, proj: nn.Sequential | None = None):
-        super().__init__()
-        self.llm = llm
-        self.tltr = tltr
-        self.proj = proj
-
-    @property
-    def hears_audio(self) -> bool:
-        return self.tltr is not None
-
-    @torch.inference_mode()
-    def audio_tokens(self, features: Tensor) -> Tensor:
-        """[n_layer, 25, width] Whisper states -> [1, 25, hidden] LLM inputs."""
-        assert self.tltr is not None and self.proj is not None
-        w = self.proj[1].weight
-        x = self.tltr(features.to(w.device, w.dtype).unsqueeze(0))
-        return self.proj(x)
-
-    @torch.inference_mode()
-    def embed(self, ids: list[int]) -> Tensor:
-        emb = self.llm.get_input_embeddings()
-        return emb(torch.tensor([ids], device=emb.weight.device))
-
-    @torch.inference_mode()
-    def prefill(self, embeds: Tensor, cache) -> Tensor:
-        """Extend `cache` by these positions; logits of the last one only (no vocab-wide prefill logits)."""
-        out = self.llm(inputs_embeds=embeds.to(self.llm.dtype), cache=cache, use_cache=True, logits_to_keep=1)
-        return out.logits[0, -1]
-
-    @torch.inference_mode()
-    def step(self, token: int, cache) -> Tensor:
-        ids = torch.tensor([[token]], device=self.llm.get_input_embeddings().weight.device)
-        return self.llm(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
-
-    def new_cache(self):
-        from transformers import DynamicCache
-
-        return DynamicCache(config=self.llm.config)
-
-    @staticmethod
-    def fork_cache(cache):
-        return copy.deepcopy(cache)
 
 
 def load_llm(folder: Path, plan: Plan, notes: list[str], require_llama: bool) -> nn.Module:
@@ -160,8 +111,8 @@ def quantize_int8_cpu(llm: nn.Module) -> nn.Module:
     return llm.to(torch.bfloat16)
 
 
-def attach_adapter(llm: nn.Module, adapter: AdapterWeights, plan: Plan, name: str, notes: list[str]) -> LTUAS:
-    """LoRA through peft (r from the file, alpha 16 on q_proj/v_proj), TLTR and projection from the file."""
+def attach_llm_weights(llm: nn.Module, adapter: AdapterWeights, plan: Plan, name: str, notes: list[str]) -> nn.Module:
+    """LoRA through peft (r from the file, alpha 16 on q_proj/v_proj) and / or a full fine-tune's weights."""
     cfg = llm.config
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     if adapter.hidden != cfg.hidden_size:
@@ -177,16 +128,7 @@ def attach_adapter(llm: nn.Module, adapter: AdapterWeights, plan: Plan, name: st
         llm = _apply_lora(llm, adapter, merge=plan.merge_lora)
     elif not adapter.full_finetune:
         raise CheckpointError(f"Adapter {name} has no LoRA tensors and no LLM weights: it cannot drive the LLM.")
-    if plan.merge_lora:
-        llm = quantize_int8_cpu(llm)
-    tltr = TLTR(adapter.width)
-    tltr.load_state_dict(adapter.tltr, strict=True)
-    proj = audio_projection(adapter.width, adapter.hidden)
-    proj.load_state_dict(adapter.proj, strict=True)
-    audio_dtype = plan.audio_dtype or plan.llm_dtype
-    tltr = to_dtype(tltr, audio_dtype).to(plan.device).eval()
-    proj = proj.to(plan.device, audio_dtype).eval()
-    return LTUAS(llm, tltr, proj)
+    return quantize_int8_cpu(llm) if plan.merge_lora else llm
 
 
 def _apply_lora(llm: nn.Module, adapter: AdapterWeights, merge: bool) -> nn.Module:
@@ -222,13 +164,3 @@ def _load_full_finetune(llm: nn.Module, weights: dict[str, Tensor], name: str) -
                 f"misshapen {wrong[:4]}" if wrong else "") if p)
         )
     llm.load_state_dict({k: renamed[k] for k in own if k in renamed}, strict=False)
-
-
-def build_ltuas(llm_dir: Path, adapter_path: Path, plan: Plan, notes: list[str],
-                progress: Callable[[str, float], None]) -> LTUAS:
-    progress(f"Reading adapter {Path(adapter_path).name}", 0.05)
-    adapter = read_adapter(adapter_path)
-    progress(f"Reading the LLM from {Path(llm_dir).name}", 0.15)
-    llm = load_llm(llm_dir, plan, notes, require_llama=True)
-    progress("Attaching TLTR, projection and LoRA", 0.7)
-    return attach_adapter(llm, adapter, plan, Path(adapter_path).name, notes)

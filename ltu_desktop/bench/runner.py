@@ -28,21 +28,8 @@ QUESTIONS = (
 TARGETS = {"features_s": 3.0, "second_first_token_ratio": 0.5, "decode_bound_pct_int8": 50.0}
 
 
-def add_bench_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--clip", type=Path, default=None, help="audio file (default: the sample clip in resources/)")
-    p.add_argument("--questions", type=int, default=3, help="questions asked about the clip (1-5)")
-    p.add_argument("--max-new-tokens", type=int, default=40)
-    p.add_argument("--lengths", default="10,50,100", help="answer lengths (tokens) for the growth rows")
-    p.add_argument("--clip-seconds", default="5,60,300", help="clip lengths for the transcript growth rows")
-    p.add_argument("--layers", type=int, default=32, help="synthetic-7b: decoder layers (32 = full size)")
-    p.add_argument("--quick", action="store_true", help="seconds-long smoke run (CI): few tokens, no growth rows")
-    p.add_argument("--agreement", default="", metavar="PRECISIONS",
-                   help="also compare greedy answers of these precisions (e.g. bf16,int8,nf4) with fp32")
-    p.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for bench.json and bench.md")
-
-
 def sample_clip() -> Path:
-    return Path(__file__).resolve().parent.parent / "resources" / "sample_meeting.wav"
+    return Path(__file__).resolve().parents[2] / "resources" / "sample_meeting.wav"
 
 
 def _timed(fn):
@@ -67,7 +54,7 @@ def memory_bandwidth_gbs(mb: int = 512, repeats: int = 5) -> float:
 
 def weight_bytes_per_token(engine) -> float:
     """Bytes of LLM weights a decode step reads: linear layers at the plan's bytes per weight, plus the head."""
-    from .engine.precision import BYTES_PER_WEIGHT, llm_parameters
+    from ..engine.precision import BYTES_PER_WEIGHT, llm_parameters
 
     cfg = engine.lm.llm.config
     linear, _ = llm_parameters({k: getattr(cfg, k) for k in (
@@ -76,9 +63,15 @@ def weight_bytes_per_token(engine) -> float:
     return linear * BYTES_PER_WEIGHT[engine.plan.precision]
 
 
+def _profile(args, progress):
+    from ..models.profiles import resolve_profile
+
+    return resolve_profile(args.profile, args.llm, args.adapter, args.whisper, args.asr_whisper, progress)
+
+
 def _load(args, progress):
-    from .engine.engine import Engine
-    from .engine.precision import plan
+    from ..engine.engine import Engine
+    from ..engine.precision import plan
 
     if args.profile == "synthetic-7b":
         from .synthetic import build_engine
@@ -86,9 +79,7 @@ def _load(args, progress):
         p = plan(args.device, args.precision)
         engine, t_cold = _timed(lambda: build_engine(p, args.layers, progress))
         return engine, 0.0, t_cold, None
-    from .cli import resolve_profile
-
-    profile, t_assets = _timed(lambda: resolve_profile(args, progress))
+    profile, t_assets = _timed(lambda: _profile(args, progress))
     engine, t_cold = _timed(lambda: Engine.load(profile, args.device, args.precision, progress))
     del engine
     gc.collect()  # the cold engine must be gone before the warm one loads, or the peak counts both
@@ -105,20 +96,17 @@ def _ask(engine, clip, question, settings, transcript=None) -> dict:
             **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in a.stats.to_dict().items()}}
 
 
-def run_bench(args: argparse.Namespace) -> int:
+def run_bench(args: argparse.Namespace, progress) -> int:
     import numpy as np
     import torch
 
-    from .audio.io import from_array, load_audio
-    from .cli import _progress_printer
-    from .engine.engine import peak_memory_mb
-    from .engine.features import encoder_states, window_mel
-    from .engine.types import GenerationSettings
+    from ..audio.io import from_array, load_audio
+    from ..engine.engine import peak_memory_mb
+    from ..engine.types import GenerationSettings
 
     if args.quick:
         args.profile = args.profile or "tiny"
     args.profile = args.profile or "demo"
-    progress = _progress_printer(args.quiet)
     bandwidth = memory_bandwidth_gbs(128 if args.quick else 1024)
     engine, t_assets, t_cold, t_warm = _load(args, progress)
     clip_path = args.clip or sample_clip()
@@ -128,10 +116,9 @@ def run_bench(args: argparse.Namespace) -> int:
     if engine.transcriber is not None:
         transcript, stages["transcript"] = _timed(lambda: engine.transcribe(audio))
     text_input = None if transcript is not None else "Hello team, the meeting moves to Thursday at three thirty."
-    if engine.encoder is not None:
-        mel, stages["log_mel"] = _timed(lambda: window_mel(audio.samples, 0.0, engine.encoder.conv1.weight.shape[1]))
-        feats, stages["whisper_encoder"] = _timed(lambda: encoder_states(engine.encoder, mel))
-        _, stages["tltr_projection"] = _timed(lambda: engine.lm.audio_tokens(feats))
+    if engine.lm.front is not None:
+        feats, stages["features"] = _timed(lambda: engine.lm.front.features(audio, 0.0))
+        _, stages["audio_tokens"] = _timed(lambda: engine.lm.audio_tokens(feats))
     clip, stages["prepare"] = _timed(lambda: engine.prepare(audio, None, transcript))
     n_new = 8 if args.quick else args.max_new_tokens
     settings = GenerationSettings(temperature=0.0, max_new_tokens=n_new, repetition_penalty=1.1)
@@ -186,7 +173,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
 def _agreement(args, engine, audio, transcript: str, progress) -> list[dict]:
     """Each named precision against an fp32 engine of the same profile, loaded one at a time."""
-    from .engine.engine import Engine
+    from ..engine.engine import Engine
     from .quality import agreement
 
     wanted = [p for p in args.agreement.split(",") if p and p != "fp32"]
@@ -194,9 +181,7 @@ def _agreement(args, engine, audio, transcript: str, progress) -> list[dict]:
         return []
     if args.profile == "synthetic-7b":
         raise SystemExit("--agreement needs trained weights (demo, tiny or real checkpoints), not synthetic-7b.")
-    from .cli import resolve_profile
-
-    profile = resolve_profile(args, progress)
+    profile = _profile(args, progress)
     reference = engine if engine.precision == "fp32" else Engine.load(profile, args.device, "fp32")
     rows = []
     for precision in wanted:
@@ -210,8 +195,8 @@ def _agreement(args, engine, audio, transcript: str, progress) -> list[dict]:
 def _targets(stages: dict, asked: list[dict], decode: float, bound: float, precision: str) -> list[str]:
     """Each target with met / missed and by how much, so a miss is visible in the output itself."""
     out = []
-    if "whisper_encoder" in stages:
-        t = stages["whisper_encoder"] + stages.get("log_mel", 0)
+    if "features" in stages:
+        t = stages["features"]
         out.append(f"10 s window features {t:.2f} s (target < {TARGETS['features_s']} s): "
                    + ("met" if t < TARGETS["features_s"] else f"missed by {t - TARGETS['features_s']:.2f} s"))
     if len(asked) >= 2 and asked[0]["first_token_s"] > 0:
@@ -237,8 +222,8 @@ def markdown(r: dict) -> str:
     ]
     names = {"assets": "model files ready (conversion on first run)", "load_cold": "load, cold",
              "load_warm": "load, warm", "audio_load": f"audio load + resample ({r['clip_seconds']} s clip)",
-             "transcript": "transcript (Whisper, whole clip)", "log_mel": "log-mel (whole clip)",
-             "whisper_encoder": "Whisper encoder, 10 s window", "tltr_projection": "TLTR + projection",
+             "transcript": "transcript (Whisper, whole clip)",
+             "features": "audio features of one window (front end)", "audio_tokens": "audio tokens (projection)",
              "prepare": "prepare through the engine (window features, cached from then on)"}
     lines += [f"| {names.get(k, k)} | {v:.3f} |" for k, v in r["stages_s"].items()]
     lines += ["", "| question | prompt tokens | reused prefix | first token (s) | tokens | tok/s | whole answer (s) |",

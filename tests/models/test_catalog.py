@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from test_download import server  # noqa: F401  (the HTTP server fixture)
 
-from ltu_desktop.catalog import (FEATURES, KINDS, Catalog, CatalogError, Models, add_models_parser, catalog_path,
+from ltu_desktop.cli.models import add_parser as add_models_parser
+from ltu_desktop.models.catalog import (FEATURES, KINDS, Catalog, CatalogError, Models, catalog_path,
                                  models_dir)
-from ltu_desktop.download import DownloadError
+from ltu_desktop.models.download import DownloadError
 
 ADAPTER = os.urandom(120_000)
 SHARD = os.urandom(90_000)
@@ -53,7 +54,7 @@ def test_released_profiles_combine_the_right_files():
     assert a6.recommended and a6.files() == ("vicuna_ltuas", "ltuas_long_noqa_a6", "large-v1", "large-v2")
     adapters = {e.name for e in cat.files.values() if e.kind in ("adapter", "full-finetune")}
     assert {p.adapter for p in cat.profiles.values() if not p.builtin} == adapters
-    assert cat.profiles["demo"].builtin == "ltu_desktop.demo" and cat.profiles["demo"].files() == ()
+    assert cat.profiles["demo"].builtin == "demo" and cat.profiles["demo"].files() == ()
 
 
 @pytest.mark.parametrize("change, message", [
@@ -94,7 +95,7 @@ def catalog_data(base: str) -> dict:
                   "description": "whisper", "sha256": sha(b"whisper")},
         },
         "profiles": {"p": {"label": "P", "llm": "llm", "adapter": "a", "feature_whisper": "w", "asr_whisper": "w"},
-                     "demo": {"label": "Demo", "builtin": "ltu_desktop.demo"}},
+                     "demo": {"label": "Demo", "builtin": "demo"}},
     }
 
 

@@ -13,12 +13,12 @@ from ltu_desktop.cli import main
 def test_quick_bench_writes_json_and_markdown(tmp_path, capsys):
     assert main(["bench", "--quick", "--profile", "tiny", "--device", "cpu", "--quiet", "--out", str(tmp_path)]) == 0
     r = json.loads((tmp_path / "bench.json").read_text())
-    for stage in ("load_cold", "load_warm", "audio_load", "transcript", "log_mel", "whisper_encoder", "prepare"):
+    for stage in ("load_cold", "load_warm", "audio_load", "transcript", "features", "audio_tokens", "prepare"):
         assert stage in r["stages_s"]
     assert len(r["questions"]) == 2 and r["questions"][1]["reused_prefix_tokens"] > 0
     assert r["machine"]["memory_bandwidth_gbs"] > 0 and r["decode"]["percent_of_bound"] is not None
     md = (tmp_path / "bench.md").read_text()
-    assert "| Whisper encoder, 10 s window |" in md and "of the bound" in md
+    assert "| audio features of one window (front end) |" in md and "of the bound" in md
 
 
 def test_agreement_rows_compare_precisions_with_fp32(tmp_path):
@@ -31,13 +31,13 @@ def test_agreement_rows_compare_precisions_with_fp32(tmp_path):
 
 def test_synthetic_7b_has_the_released_shapes(tmp_path):
     from ltu_desktop.engine.precision import plan
-    from ltu_desktop.synthetic import build_engine
+    from ltu_desktop.bench.synthetic import build_engine
 
     engine = build_engine(plan("cpu", "bf16"), layers=1)
     llm = engine.lm.llm
     assert llm.config.hidden_size == 4096 and llm.config.vocab_size == 32000
     assert llm.model.layers[0].mlp.up_proj.weight.shape == (11008, 4096)
-    assert engine.lm.proj[1].weight.shape == (4096, 1280) and len(engine.encoder.blocks) == 32
+    assert engine.lm.front.proj[1].weight.shape == (4096, 1280) and len(engine.lm.front.encoder.blocks) == 32
     assert engine.lm.llm.model.layers[0].self_attn.q_proj.lora_A["default"].weight.shape == (8, 4096)
     feats = engine.prepare(from_array(np.zeros(16000 * 2, dtype=np.float32))).features
     assert feats.shape == (32, 25, 1280)

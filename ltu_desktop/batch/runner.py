@@ -8,8 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .audio.io import Audio, AudioError, load_audio
-from .engine.types import EngineError, GenerationSettings, Transcript
+from ..audio.io import Audio, AudioError, load_audio
+from ..engine.types import EngineError, GenerationSettings, Transcript
 
 
 def _given_input(item: dict) -> str | None:
@@ -79,7 +79,7 @@ def run_batch(engine, input_path: Path, output_path: Path, settings: GenerationS
             if isinstance(audio, AudioError):
                 raise audio
             given = _given_input(item)
-            clip = engine.prepare(audio, (window_start, window_start + 10),
+            clip = engine.prepare(audio, (window_start, window_start + engine.window_seconds),
                                   transcript=Transcript(given) if given is not None else None)
             for _ in engine.answer(clip, item["instruction"], transcript=given, settings=settings):
                 pass

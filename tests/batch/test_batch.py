@@ -33,7 +33,7 @@ def test_batch_contract_errors_and_order(tiny_profile, tmp_path, monkeypatch):
         {"audio_id": "missing.wav", "instruction": "Hello?"},
     ]
     (tmp_path / "items.json").write_text(json.dumps(items))
-    import ltu_desktop.engine.engine as eng
+    import ltu_desktop.engine.ltu_as as eng
 
     calls = []
     real = eng.encoder_states
@@ -73,7 +73,7 @@ def test_results_are_written_as_items_finish(tiny_profile, tmp_path, monkeypatch
     items = [{"audio_id": "a.wav", "instruction": f"Q{i}?", "input": "x"} for i in range(3)]
     (tmp_path / "items.json").write_text(json.dumps(items))
     out = tmp_path / "results.json"
-    import ltu_desktop.batch as batch
+    import ltu_desktop.batch.runner as batch
 
     seen = []
     real = batch._write_atomic

@@ -1,0 +1,54 @@
+"""`ltu-desktop ask CLIP QUESTION`: one answer, streamed to stdout (or as JSON)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from pathlib import Path
+
+from .common import add_generation_args, add_model_args, load_engine, settings_from
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("ask", help="ask a question about an audio file; the answer streams to stdout")
+    p.add_argument("audio", type=Path)
+    p.add_argument("question")
+    p.add_argument("--transcript", default=None, help="use this text as the transcript instead of Whisper's")
+    p.add_argument("--json", action="store_true")
+    add_model_args(p)
+    add_generation_args(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..audio.io import load_audio
+
+    audio = load_audio(args.audio)
+    engine = load_engine(args)
+    clip = engine.prepare(audio, (args.window, args.window + engine.window_seconds))
+    stop = threading.Event()
+    try:
+        for piece in engine.answer(clip, args.question, transcript=args.transcript, settings=settings_from(args),
+                                   stop=stop):
+            if not args.json:
+                print(piece, end="", flush=True)
+    except KeyboardInterrupt:
+        stop.set()
+    answer = engine.last_answer
+    if args.json:
+        print(json.dumps({"audio_id": str(args.audio), "instruction": args.question,
+                          "input": answer.transcript_used, "pred": answer.text, "pred_ids": answer.token_ids,
+                          "window": list(clip.window) if engine.hears_audio else None,
+                          "profile": engine.profile.name,
+                          "stopped": answer.stopped, "stats": answer.stats.to_dict()}, indent=1))
+    else:
+        print()
+        st = answer.stats
+        if not args.quiet:
+            heard = f" | window {clip.window[0]:.1f}-{clip.window[1]:.1f}s" if engine.hears_audio else ""
+            print(f"[{engine.profile.name} | {st.device} {st.precision} | first token {st.first_token_s:.2f}s | "
+                  f"{st.tokens_per_s:.1f} tok/s | {st.new_tokens} tokens{heard}]", file=sys.stderr)
+    return 0

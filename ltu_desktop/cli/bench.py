@@ -1,0 +1,31 @@
+"""`ltu-desktop bench`: stage-by-stage timings written to bench.json and bench.md."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .common import add_model_args, progress_printer
+
+
+def add_parser(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("bench", help="measure load, features, transcript, first token and decode speed")
+    p.add_argument("--clip", type=Path, default=None, help="audio file (default: the sample clip in resources/)")
+    p.add_argument("--questions", type=int, default=3, help="questions asked about the clip (1-5)")
+    p.add_argument("--max-new-tokens", type=int, default=40)
+    p.add_argument("--lengths", default="10,50,100", help="answer lengths (tokens) for the growth rows")
+    p.add_argument("--clip-seconds", default="5,60,300", help="clip lengths for the transcript growth rows")
+    p.add_argument("--layers", type=int, default=32, help="synthetic-7b: decoder layers (32 = full size)")
+    p.add_argument("--quick", action="store_true", help="seconds-long smoke run (CI): few tokens, no growth rows")
+    p.add_argument("--agreement", default="", metavar="PRECISIONS",
+                   help="also compare greedy answers of these precisions (e.g. bf16,int8,nf4) with fp32")
+    p.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for bench.json and bench.md")
+    add_model_args(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..bench.runner import run_bench
+
+    return run_bench(args, progress_printer(args.quiet))

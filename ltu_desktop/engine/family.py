@@ -1,0 +1,99 @@
+"""A model family's audio half, and the contract the engine holds each family to.
+
+The engine owns everything on the LLM side (LoRA, quantization, decode loop, prefix cache, stats);
+a family says what it hears of a clip, how that becomes audio tokens, and how its prompt reads.
+Adding a family is one file with a `Family` subclass, listed in `engine.FAMILIES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from ..audio.io import Audio
+from .precision import Plan
+from .types import Profile
+
+Progress = Callable[[str, float], None]
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+class FrontEnd(nn.Module):
+    """Clip -> features (the slow, cacheable part) -> audio tokens in the LLM's input space."""
+
+    window_seconds: ClassVar[float] = 10.0
+
+    def features(self, audio: Audio, start: float) -> Tensor:
+        raise NotImplementedError
+
+    def tokens(self, features: Tensor) -> Tensor:
+        """[1, n_audio_tokens, hidden] for one window's features."""
+        raise NotImplementedError
+
+
+class AudioLM(nn.Module):
+    """The audio tokens come first, then the prompt's embeddings; positions simply continue."""
+
+    def __init__(self, llm: nn.Module, front: FrontEnd | None = None):
+        super().__init__()
+        self.llm = llm
+        self.front = front
+
+    @torch.inference_mode()
+    def audio_tokens(self, features: Tensor) -> Tensor:
+        assert self.front is not None
+        return self.front.tokens(features)
+
+    @torch.inference_mode()
+    def embed(self, ids: list[int]) -> Tensor:
+        emb = self.llm.get_input_embeddings()
+        return emb(torch.tensor([ids], device=emb.weight.device))
+
+    @torch.inference_mode()
+    def prefill(self, embeds: Tensor, cache) -> Tensor:
+        """Extend `cache` by these positions; logits of the last one only (no vocab-wide prefill logits)."""
+        out = self.llm(inputs_embeds=embeds.to(self.llm.dtype), cache=cache, use_cache=True, logits_to_keep=1)
+        return out.logits[0, -1]
+
+    @torch.inference_mode()
+    def step(self, token: int, cache) -> Tensor:
+        ids = torch.tensor([[token]], device=self.llm.get_input_embeddings().weight.device)
+        return self.llm(input_ids=ids, cache=cache, use_cache=True, logits_to_keep=1).logits[0, -1]
+
+    def new_cache(self):
+        from transformers import DynamicCache
+
+        return DynamicCache(config=self.llm.config)
+
+    @staticmethod
+    def fork_cache(cache):
+        import copy
+
+        return copy.deepcopy(cache)
+
+
+class Family:
+    """How one kind of checkpoint is loaded and prompted. `kind` matches `Profile.kind`."""
+
+    kind: ClassVar[str]
+    hears_audio: ClassVar[bool] = True
+    reads_transcript: ClassVar[bool] = True
+
+    def load(self, profile: Profile, plan: Plan, notes: list[str], progress: Progress) -> tuple[AudioLM, object]:
+        """The model and its tokenizer, strictly checked; raises CheckpointError naming what is wrong."""
+        raise NotImplementedError
+
+    def prompt(self, tokenizer, question: str, text_input: str) -> tuple[list[int], list[int], str]:
+        """Token ids of the whole prompt, of its head (what every question about a clip shares), and its text."""
+        raise NotImplementedError
