@@ -1,4 +1,5 @@
-"""The LTU-AS engine: pure Python + torch, no Qt."""
+"""The engine: pure Python + torch, no Qt. `engine.py` is the entry point; `family.py` the contract each model
+family's audio front end (`ltu_as.py`, `demo.py`) fulfils; the rest is the family-independent LLM half."""
 
 import logging
 import warnings

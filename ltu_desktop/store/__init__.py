@@ -1,4 +1,4 @@
-"""The saved history of clips and conversations (SQLite), its export, and the `history` command."""
+"""The saved history of clips and conversations (SQLite) and its exports; the `history` command is in cli/."""
 
 from .history import (
     ClipRecord,

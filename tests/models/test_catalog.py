@@ -239,3 +239,15 @@ def test_cli_list_download_verify_remove(server, tmp_path, monkeypatch, capsys):
     assert run_cli("--dir", root, "remove", "a") == 0 and not (tmp_path / "models" / "a.bin").exists()
     assert run_cli("--dir", root, "download", "nothing") == 1
     assert "error: No model file named 'nothing'" in capsys.readouterr().err
+
+
+def test_the_catalog_file_ships_inside_the_package(monkeypatch):
+    """A built wheel carries ltu_desktop/models/catalog.toml; nothing is read from the source tree."""
+    import tomllib
+
+    import ltu_desktop.models
+
+    monkeypatch.delenv("LTU_DESKTOP_CATALOG", raising=False)
+    assert catalog_path().parent == Path(ltu_desktop.models.__file__).parent
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    assert "catalog.toml" in pyproject["tool"]["setuptools"]["package-data"]["ltu_desktop.models"]

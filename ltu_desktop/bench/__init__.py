@@ -1,0 +1,1 @@
+"""`bench`: stage-by-stage timings, the full-size synthetic profiles, and agreement between precisions."""
