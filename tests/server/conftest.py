@@ -35,6 +35,7 @@ class Paced:
         self._engine, self.pause = engine, pause
         self.gate, self.entered = threading.Event(), threading.Event()
         self.gate.set()
+        self.answers: list = []  # every Answer, in order
 
     def __getattr__(self, name):
         return getattr(self._engine, name)
@@ -48,6 +49,7 @@ class Paced:
         for piece in self._engine.answer(*args, **kwargs):
             time.sleep(self.pause)
             yield piece
+        self.answers.append(self._engine.last_answer)
 
 
 @pytest.fixture
