@@ -32,6 +32,7 @@ from .model_dialog import ModelDialog
 from .model_status import ModelStatus
 from .player_bar import PlayerBar
 from .record_bar import RecordBar
+from .serve_panel import ServePanel
 from .theme import apply_theme
 from .transcript_view import TranscriptView
 from .waveform_view import WaveformView
@@ -168,6 +169,8 @@ class MainWindow(QMainWindow):
         model_menu = menu.addMenu("&Model")
         model_menu.addAction(self.model_action)
         model_menu.addAction(self.cancel_load_action)
+        self.serve_panel = ServePanel.install(self, model_menu, lambda: self.controller.engine.worker.engine)
+        self.controller.modelLoaded.connect(lambda _info: self.serve_panel.model_changed())
         play_menu = menu.addMenu("&Playback")
         play_menu.addAction(self.play_action)
         play_menu.addAction(self.play_window_action)
@@ -430,6 +433,7 @@ class MainWindow(QMainWindow):
             if self.record_bar.recorder.recording:
                 self.record_bar.stop()
             self.player_bar.stop()
+            self.serve_panel.stop()
             self._remember_layout()
             self._save()
             self.closed_cleanly = self.controller.close()

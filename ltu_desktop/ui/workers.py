@@ -205,6 +205,11 @@ class EngineWorker(QObject):
     def busy(self) -> bool:
         return self._current is not None or bool(self._queue)
 
+    @property
+    def engine(self):
+        """The loaded engine, None while none is: the local API server shares it (its lock serialises them)."""
+        return self._engine
+
     def close(self) -> None:
         """Stop what runs, forget what waits, free the engine on its thread and end the thread."""
         with self._lock:
