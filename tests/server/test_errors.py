@@ -118,3 +118,20 @@ def test_exposing_the_server_needs_a_key_and_a_taken_port_is_reported(tiny_engin
     taken = serve(tiny_engine)
     with pytest.raises(ServeError, match="Could not listen"):
         Server(create_app(lambda: tiny_engine), "127.0.0.1", taken.port).start()
+
+
+def test_an_engine_failure_is_a_500_error_object_also_mid_stream(tiny_engine, serve, client_for):
+    import openai
+
+    from ltu_desktop.engine.types import EngineError
+
+    class OutOfMemory(Paced):
+        def prepare(self, *args, **kwargs):
+            raise EngineError("Out of memory while answering; try a smaller precision.")
+
+    server = serve(OutOfMemory(tiny_engine))
+    body = {"model": "tiny", "max_tokens": 3, "messages": [audio_message("Hi?", clip_bytes(11))]}
+    assert "Out of memory" in _error(_chat(server, body, key=None), 500, "engine_error")["message"]
+    with pytest.raises(openai.APIError, match="Out of memory"):
+        list(client_for(server).chat.completions.create(**body, stream=True))
+    assert httpx.get(f"{server.url}/health").json()["status"] == "ok"
