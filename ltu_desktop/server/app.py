@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException
 
 from ..audio.io import Audio, AudioError, load_audio
 from ..engine.types import Answer, Clip, EngineError, GenerationSettings
-from .formats import ApiError, StopScanner, chunk, completion_id, error_body, now, srt, sse, vtt
+from .formats import ApiError, StopScanner, chunk, completion_id, now, srt, sse, vtt
 from .jobs import Dropped, Job, JobQueue, QueueFull
 
 if TYPE_CHECKING:
@@ -209,7 +209,7 @@ def create_app(engine_provider: EngineProvider, *, api_key: str | None = None, m
         meta = (completion_id(), body.model, now())
         if body.stream:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
-            return StreamingResponse(_stream(job, meta, engine, include_usage, opts.compare),
+            return StreamingResponse(_stream(job, meta, engine, include_usage),
                                      media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
         reply: Reply = await run(job, request)
         cid, model_name, created = meta
@@ -391,8 +391,7 @@ def _answer_work(engine: Engine, audio: Audio, window: tuple[float, float] | Non
     return work
 
 
-async def _stream(job: Job, meta: tuple[str, str, int], engine: Engine, include_usage: bool,
-                  compare: bool) -> AsyncIterator[str]:
+async def _stream(job: Job, meta: tuple[str, str, int], engine: Engine, include_usage: bool) -> AsyncIterator[str]:
     """Server-sent events in OpenAI's chunk format; a client that hangs up cancels this generator,
     which stops the generation within a token."""
     cid, model, created = meta
@@ -570,4 +569,4 @@ def _same(a: str, b: str) -> bool:
     return secrets.compare_digest(a.encode(), b.encode())
 
 
-__all__ = ["create_app", "catalog_profiles", "Served", "EngineProvider", "error_body"]
+__all__ = ["create_app", "catalog_profiles", "Served", "EngineProvider"]

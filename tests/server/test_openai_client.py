@@ -100,8 +100,8 @@ def test_transcription_in_every_format(tiny_engine, serve, client_for):
     text = client.audio.transcriptions.create(model="tiny", file=("clip.wav", io.BytesIO(data)),
                                               response_format="text")
     assert isinstance(text, str)
-    verbose = client.audio.transcriptions.create(model="tiny", file=("clip.flac", io.BytesIO(clip_bytes(4, fmt="FLAC"))),
-                                                 response_format="verbose_json")
+    flac = ("clip.flac", io.BytesIO(clip_bytes(4, fmt="FLAC")))
+    verbose = client.audio.transcriptions.create(model="tiny", file=flac, response_format="verbose_json")
     assert verbose.duration == 3.0 and isinstance(verbose.segments, list)
     srt = client.audio.transcriptions.create(model="tiny", file=("clip.wav", io.BytesIO(data)), response_format="srt")
     vtt = client.audio.transcriptions.create(model="tiny", file=("clip.wav", io.BytesIO(data)), response_format="vtt")
