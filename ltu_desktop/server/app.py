@@ -199,9 +199,7 @@ def create_app(engine_provider: EngineProvider, *, api_key: str | None = None, m
                            "unsupported_value", param="n")
         audio = await _decode_input_audio(part, audio_cache)
         opts = body.ltu or LtuOptions()
-        hears = engine.hears_audio
-        modes = (["joint", "audio", "transcript"] if hears else ["transcript"]) if opts.compare else \
-            [opts.mode if hears else "transcript"]
+        modes = _modes(engine, opts)
         window = None if opts.window_start is None else (opts.window_start, opts.window_start + WINDOW_SECONDS)
         stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
         work = _answer_work(engine, audio, window, question, _settings(body), modes, stops)
@@ -280,6 +278,15 @@ def _model_cards(engine: Engine | None, loadable: list[dict]) -> list[dict]:
             cards.append({"id": m["id"], "object": "model", "created": 0, "owned_by": "ltu-desktop",
                           "ltu": {"loaded": False, "label": m.get("label", ""), "ready": m.get("ready", False)}})
     return cards
+
+
+def _modes(engine: Engine, opts: LtuOptions) -> list[str]:
+    """What the loaded model can do: the demo reads only the transcript, LTU (no ASR model) only hears."""
+    if not engine.hears_audio:
+        return ["transcript"]
+    if engine.profile.asr_whisper is None:
+        return ["audio"]
+    return ["joint", "audio", "transcript"] if opts.compare else [opts.mode]
 
 
 def _question_and_audio(messages: list[Message]) -> tuple[str, InputAudio]:
