@@ -13,13 +13,14 @@ ALLOWED = {
     "engine": {"audio"},
     "store": {"paths"},
     "models": {"engine", "audio", "paths"},
-    "bench": {"engine", "models", "audio", "paths"},
+    "bench": {"engine", "models", "audio", "paths", "server"},
     "batch": {"engine", "audio"},
-    "ui": {"engine", "store", "models", "audio", "settings", "paths"},
+    "server": {"engine", "models", "audio"},
+    "ui": {"engine", "store", "models", "audio", "settings", "paths", "server"},
     "settings": {"paths"},
     "paths": set(),
 }
-NO_QT = {"audio", "engine", "store", "models", "bench", "batch"}
+NO_QT = {"audio", "engine", "store", "models", "bench", "batch", "server"}
 
 
 def _unit(path: Path) -> str:
@@ -102,7 +103,7 @@ def test_engine_modules_import_no_upward_package_at_runtime():
     import sys
 
     code = ("import sys, ltu_desktop.engine.engine, ltu_desktop.store.history, ltu_desktop.models.catalog, "
-            "ltu_desktop.bench.runner, ltu_desktop.batch.runner; "
+            "ltu_desktop.bench.runner, ltu_desktop.batch.runner, ltu_desktop.server.app; "
             "print(sorted(m for m in sys.modules if m.startswith(('PySide6', 'ltu_desktop.cli', 'ltu_desktop.ui'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

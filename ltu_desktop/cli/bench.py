@@ -19,6 +19,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="seconds-long smoke run (CI): few tokens, no growth rows")
     p.add_argument("--agreement", default="", metavar="PRECISIONS",
                    help="also compare greedy answers of these precisions (e.g. bf16,int8,nf4) with fp32")
+    p.add_argument("--serve", action="store_true",
+                   help="measure the local API instead: p50/p95 latency and answers per minute for 1, 4 and 8 "
+                        "concurrent clients (--questions per client)")
     p.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for bench.json and bench.md")
     add_model_args(p)
     p.set_defaults(func=run)
@@ -26,6 +29,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.serve:
+        from ..bench.serve import run_serve_bench
+
+        return run_serve_bench(args, progress_printer(args.quiet))
     from ..bench.runner import run_bench
 
     return run_bench(args, progress_printer(args.quiet))
