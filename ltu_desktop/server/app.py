@@ -41,7 +41,6 @@ AUDIO_FORMATS = ("wav", "mp3", "flac", "ogg")
 TRANSCRIPT_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 MAX_UPLOAD_BYTES = 25 * 2**20  # OpenAI's own limit for an audio upload
 WHISPER_ALIAS = "whisper-1"  # what Whisper clients send; the loaded profile's ASR model answers it
-WINDOW_SECONDS = 10.0
 
 
 # --- request bodies ------------------------------------------------------------------------------
@@ -67,7 +66,7 @@ class LtuOptions(BaseModel):
     """The body's `ltu` field: what OpenAI's format has no word for."""
 
     model_config = ConfigDict(extra="forbid")
-    window_start: float | None = Field(None, ge=0, description="start (s) of the 10 s window the model hears")
+    window_start: float | None = Field(None, ge=0, description="start (s) of the window (10 s) the model hears")
     mode: Literal["joint", "audio", "transcript"] = "joint"
     compare: bool = Field(False, description="one answer per mode (joint, audio, transcript) as separate choices")
 
@@ -200,7 +199,7 @@ def create_app(engine_provider: EngineProvider, *, api_key: str | None = None, m
         audio = await _decode_input_audio(part, audio_cache)
         opts = body.ltu or LtuOptions()
         modes = _modes(engine, opts)
-        window = None if opts.window_start is None else (opts.window_start, opts.window_start + WINDOW_SECONDS)
+        window = None if opts.window_start is None else (opts.window_start, opts.window_start + engine.window_seconds)
         stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
         work = _answer_work(engine, audio, window, question, _settings(body), modes, stops)
         job = submit(work)
@@ -281,10 +280,10 @@ def _model_cards(engine: Engine | None, loadable: list[dict]) -> list[dict]:
 
 
 def _modes(engine: Engine, opts: LtuOptions) -> list[str]:
-    """What the loaded model can do: the demo reads only the transcript, LTU (no ASR model) only hears."""
+    """What the loaded model can do: the demo reads only the transcript, LTU only hears."""
     if not engine.hears_audio:
         return ["transcript"]
-    if engine.profile.asr_whisper is None:
+    if not engine.reads_transcript:
         return ["audio"]
     return ["joint", "audio", "transcript"] if opts.compare else [opts.mode]
 

@@ -8,7 +8,7 @@ import threading
 import httpx
 import pytest
 
-from conftest import Paced, audio_message, clip_bytes
+from served import Paced, audio_message, clip_bytes
 
 KEY = "sk-local-test"
 

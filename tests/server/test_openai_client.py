@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from conftest import audio_message, clip_bytes
+from served import audio_message, clip_bytes
 
 GREEDY = dict(temperature=0, max_tokens=6)
 

@@ -12,6 +12,10 @@ import soundfile as sf
 from ui_fakes import FakeEngine
 
 
+class Fake(FakeEngine):
+    reads_transcript, window_seconds = True, 10.0
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -25,7 +29,7 @@ def _wav() -> str:
 
 
 def test_switch_serves_the_loaded_model_and_lists_requests(make_window, qtbot):
-    window = make_window(engine=FakeEngine(pieces=("It ", "is ", "quiet.")))
+    window = make_window(engine=Fake(pieces=("It ", "is ", "quiet.")))
     qtbot.waitUntil(lambda: window.controller.model is not None, timeout=5000)
     panel = window.serve_panel
     model_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Model")
@@ -61,7 +65,7 @@ def test_switch_serves_the_loaded_model_and_lists_requests(make_window, qtbot):
 
 
 def test_a_taken_port_is_said_and_the_switch_stays_off(make_window, qtbot):
-    window = make_window(engine=FakeEngine())
+    window = make_window(engine=Fake())
     panel = window.serve_panel
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
