@@ -56,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _log(served) -> None:
+    if not served.done:
+        return
     what = f"  {served.summary}" if served.summary else ""
-    print(f"{time.strftime('%H:%M:%S')} {served.status} {served.method} {served.path} {served.seconds:.2f} s{what}",
-          file=sys.stderr, flush=True)
+    left = " (client left)" if served.left else ""
+    print(f"{time.strftime('%H:%M:%S')} {served.status} {served.method} {served.path} {served.seconds:.2f} s"
+          f"{left}{what}", file=sys.stderr, flush=True)

@@ -91,15 +91,18 @@ class ChatRequest(BaseModel):
     ltu: LtuOptions | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Served:
-    """One finished request, for whoever shows them (the app's serve panel)."""
+    """A request as it arrives (`done` False) and again when it ends, for whoever shows them (the app)."""
 
+    id: int
     method: str
     path: str
-    status: int
-    seconds: float
+    status: int = 0
+    seconds: float = 0.0
     summary: str = ""
+    done: bool = False
+    left: bool = False  # the client hung up before the whole response was sent
 
 
 @dataclass
@@ -503,30 +506,40 @@ class _Gate:
 
     def __init__(self, app, api_key: str | None, max_body: int, on_request: Callable[[Served], None] | None):
         self.app, self.api_key, self.max_body, self.on_request = app, api_key, max_body, on_request
+        self._count = 0
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        t0, status = time.perf_counter(), [0]
+        self._count += 1
+        arrived = Served(self._count, scope["method"], scope["path"])
+        t0, status, sent = time.perf_counter(), [0], [False]
         state = scope.setdefault("state", {})
+        self._tell(arrived)
 
         async def logged_send(message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
             await send(message)
-            if message["type"] == "http.response.body" and not message.get("more_body") and self.on_request:
-                try:
-                    self.on_request(Served(scope["method"], scope["path"], status[0], time.perf_counter() - t0,
-                                           str(state.get("summary", ""))[:200]))
-                except Exception:  # a broken listener must not break serving
-                    pass
+            sent[0] |= message["type"] == "http.response.body" and not message.get("more_body")
 
-        refusal = self._refusal(scope)
-        if refusal is None:
-            receive, refusal = await self._limited(scope, receive)
-        if refusal is not None:
-            return await JSONResponse(refusal.body(), refusal.status, refusal.headers)(scope, receive, logged_send)
-        await self.app(scope, receive, logged_send)
+        try:
+            refusal = self._refusal(scope)
+            if refusal is None:
+                receive, refusal = await self._limited(scope, receive)
+            if refusal is not None:
+                return await JSONResponse(refusal.body(), refusal.status, refusal.headers)(scope, receive, logged_send)
+            await self.app(scope, receive, logged_send)
+        finally:
+            self._tell(replace(arrived, status=status[0], seconds=time.perf_counter() - t0, done=True,
+                               summary=str(state.get("summary", ""))[:200], left=not sent[0]))
+
+    def _tell(self, served: Served) -> None:
+        if self.on_request is not None:
+            try:
+                self.on_request(served)
+            except Exception:  # a broken listener must not break serving
+                pass
 
     def _refusal(self, scope) -> ApiError | None:
         headers = dict(scope["headers"])

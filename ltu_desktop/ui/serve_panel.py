@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QListWidget,
+    QListWidgetItem,
     QMainWindow,
     QMenu,
     QPlainTextEdit,
@@ -57,6 +58,7 @@ class ServePanel(QDockWidget):
         self.setObjectName("serve-panel")
         self._engine = engine
         self.server = None
+        self._rows: dict[int, tuple[QListWidgetItem, str]] = {}  # requests still running: row, arrival time
         body = QWidget()
         layout = QVBoxLayout(body)
         row = QHBoxLayout()
@@ -175,9 +177,18 @@ class ServePanel(QDockWidget):
         self.example.setPlainText(curl_example(self.url, model))
 
     def _add_row(self, served) -> None:
+        """A row when a request arrives, completed in place when it ends."""
+        item, stamp = self._rows.pop(served.id, (None, time.strftime("%H:%M:%S")))
+        if item is None:
+            item = QListWidgetItem()
+            self.log.addItem(item)
+            while self.log.count() > MAX_LOG:
+                self.log.takeItem(0)
+            self.log.scrollToBottom()
+        if not served.done:
+            self._rows[served.id] = (item, stamp)
+            item.setText(f"{stamp}  …  {served.method} {served.path}")
+            return
         what = f" · {served.summary}" if served.summary else ""
-        self.log.addItem(f"{time.strftime('%H:%M:%S')}  {served.status}  {served.method} {served.path}  "
-                         f"{served.seconds:.2f} s{what}")
-        while self.log.count() > MAX_LOG:
-            self.log.takeItem(0)
-        self.log.scrollToBottom()
+        left = " · client left" if served.left else ""
+        item.setText(f"{stamp}  {served.status}  {served.method} {served.path}  {served.seconds:.2f} s{left}{what}")

@@ -29,7 +29,7 @@ def _wav() -> str:
 
 
 def test_switch_serves_the_loaded_model_and_lists_requests(make_window, qtbot):
-    window = make_window(engine=Fake(pieces=("It ", "is ", "quiet.")))
+    window = make_window(engine=Fake(pieces=("It ", "is ", "quiet."), delay=0.2))
     qtbot.waitUntil(lambda: window.controller.model is not None, timeout=5000)
     panel = window.serve_panel
     model_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Model")
@@ -47,11 +47,17 @@ def test_switch_serves_the_loaded_model_and_lists_requests(make_window, qtbot):
     body = {"model": "fake", "messages": [{"role": "user", "content": [
         {"type": "text", "text": "Is it loud?"},
         {"type": "input_audio", "input_audio": {"data": _wav(), "format": "wav"}}]}]}
+    with httpx.stream("POST", f"{panel.url}/v1/chat/completions", json={**body, "stream": True}, timeout=30) as r:
+        lines = r.iter_lines()
+        next(lines)
+        qtbot.waitUntil(lambda: panel.log.count() == 1, timeout=5000)
+        assert "…  POST /v1/chat/completions" in panel.log.item(0).text()  # shown as it arrives
+        assert [ln for ln in lines if ln][-1] == "data: [DONE]"
     r = httpx.post(f"{panel.url}/v1/chat/completions", json=body, timeout=30)
     assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "It is quiet."
-    qtbot.waitUntil(lambda: panel.log.count() == 1, timeout=5000)
-    row = panel.log.item(0).text()
-    assert "200" in row and "/v1/chat/completions" in row and "Is it loud?" in row
+    qtbot.waitUntil(lambda: panel.log.count() == 2 and "…" not in panel.log.item(1).text(), timeout=5000)
+    for row in (panel.log.item(0).text(), panel.log.item(1).text()):
+        assert "  200  POST /v1/chat/completions" in row and "Is it loud?" in row
 
     url = panel.url
     panel.switch.click()
