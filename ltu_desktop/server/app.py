@@ -168,6 +168,8 @@ def create_app(engine_provider: EngineProvider, *, api_key: str | None = None, m
     def submit(work: Callable[[Job], Any]) -> Job:
         try:
             return jobs.submit(work)
+        except Dropped as exc:
+            raise ApiError(503, str(exc), "shutting_down") from None
         except QueueFull as exc:
             raise ApiError(429, f"{jobs.waiting} requests are already waiting for the model; retry in "
                                 f"{exc.retry_after} s.", "queue_full",

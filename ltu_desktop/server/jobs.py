@@ -62,6 +62,7 @@ class JobQueue:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._running: Job | None = None
+        self._closed = False
         self._mean_s = 2.0  # running mean of a job's duration, for Retry-After
 
     @property
@@ -75,6 +76,8 @@ class JobQueue:
     def submit(self, work: Callable[[Job], Any]) -> Job:
         job = Job(work, asyncio.get_running_loop())
         with self._lock:
+            if self._closed:
+                raise Dropped("The server is shutting down.")
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="ltu-server-engine", daemon=True)
                 self._thread.start()
@@ -89,6 +92,7 @@ class JobQueue:
     def close(self, timeout: float = 10.0) -> None:
         """Drop what waits, stop what runs (within a token) and end the worker thread."""
         with self._lock:
+            self._closed = True
             thread, self._thread = self._thread, None
             while True:
                 try:
