@@ -237,7 +237,7 @@ def create_app(engine_provider: EngineProvider, *, api_key: str | None = None, m
                            "no_asr_model", param="model")
         name = Path(file.filename or "upload.wav").name
         request.state.summary = name
-        audio = await audio_cache.decode(await file.read(), name)
+        audio = await audio_cache.decode(await file.read(), name, "file")
         transcript = await run(submit(lambda _job: engine.transcribe(audio)), request)
         text = transcript.text.strip()
         if response_format == "text":
@@ -323,7 +323,7 @@ async def _decode_input_audio(part: InputAudio, cache: _AudioCache) -> Audio:
     except (binascii.Error, ValueError):
         raise ApiError(400, "input_audio.data is not valid base64.", "invalid_base64", param="input_audio.data") \
             from None
-    return await cache.decode(data, f"input_audio.{fmt}")
+    return await cache.decode(data, f"input_audio.{fmt}", "input_audio.data")
 
 
 class _AudioCache:
@@ -335,7 +335,7 @@ class _AudioCache:
         self._items: OrderedDict[tuple[str, str], Audio] = OrderedDict()
         self._lock = threading.Lock()
 
-    async def decode(self, data: bytes, name: str) -> Audio:
+    async def decode(self, data: bytes, name: str, param: str) -> Audio:
         key = (hashlib.sha256(data).hexdigest(), Path(name).suffix.lower())
         with self._lock:
             if key in self._items:
@@ -344,7 +344,7 @@ class _AudioCache:
         try:
             audio = await anyio.to_thread.run_sync(_load_bytes, data, name)
         except AudioError as exc:
-            raise ApiError(400, str(exc), "invalid_audio", param="file") from None
+            raise ApiError(400, str(exc), "invalid_audio", param=param) from None
         with self._lock:
             self._items[key] = audio
             while len(self._items) > self.size:

@@ -80,3 +80,13 @@ def test_a_taken_port_is_said_and_the_switch_stays_off(make_window, qtbot):
         panel.switch.click()
         assert not panel.serving and not panel.switch.isChecked()
         assert "Could not listen" in panel.address.text()
+
+
+def test_without_the_serve_extra_the_switch_says_how_to_install_it(make_window, monkeypatch):
+    from ltu_desktop.ui import serve_panel
+
+    monkeypatch.setattr(serve_panel, "serve_available", lambda: False)
+    panel = make_window(engine=Fake()).serve_panel
+    assert not panel.switch.isEnabled() and "pip install 'ltu-desktop[serve]'" in panel.address.text()
+    panel.action.trigger()
+    assert not panel.serving and not panel.action.isChecked() and panel.isVisible()
