@@ -1,1 +1,1 @@
-"""`bench`: stage-by-stage timings, the full-size synthetic profiles, and agreement between precisions."""
+"""`bench`: stage-by-stage timings, full-size synthetic profiles, precision agreement, the local API under load."""
