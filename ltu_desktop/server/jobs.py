@@ -58,7 +58,8 @@ class Job:
 class JobQueue:
     def __init__(self, max_waiting: int):
         self.max_waiting = max_waiting
-        self._jobs: queue.Queue[Job | None] = queue.Queue(maxsize=max(1, max_waiting))
+        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._pending = 0  # submitted and not yet finished: the running job and those waiting
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._running: Job | None = None
@@ -67,7 +68,7 @@ class JobQueue:
 
     @property
     def waiting(self) -> int:
-        return self._jobs.qsize()
+        return max(0, self._pending - 1)
 
     @property
     def busy(self) -> bool:
@@ -81,12 +82,10 @@ class JobQueue:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="ltu-server-engine", daemon=True)
                 self._thread.start()
-            try:
-                if self.max_waiting < 1:
-                    raise queue.Full
-                self._jobs.put_nowait(job)
-            except queue.Full:
-                raise QueueFull(max(1, math.ceil(self._mean_s * (self.waiting + 1)))) from None
+            if self._pending > self.max_waiting:
+                raise QueueFull(max(1, math.ceil(self._mean_s * self._pending)))
+            self._pending += 1
+            self._jobs.put_nowait(job)
         return job
 
     def close(self, timeout: float = 10.0) -> None:
@@ -100,6 +99,7 @@ class JobQueue:
                 except queue.Empty:
                     break
                 if job is not None:
+                    self._pending -= 1
                     job.stop.set()
                     job.emit("error", Dropped("The server is shutting down."))
             running = self._running
@@ -112,14 +112,17 @@ class JobQueue:
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
-            if job.stop.is_set():
-                job.emit("error", Dropped("The client left before its turn."))
-                continue
-            self._running, t0 = job, time.perf_counter()
-            try:
-                job.emit("done", job.work(job))
-            except Exception as exc:  # reported to the job's own request; the worker serves on
-                job.emit("error", exc)
-            finally:
+            t0, ran = time.perf_counter(), not job.stop.is_set()
+            kind, value = "error", Dropped("The client left before its turn.")
+            if ran:
+                self._running = job
+                try:
+                    kind, value = "done", job.work(job)
+                except Exception as exc:  # reported to the job's own request; the worker serves on
+                    kind, value = "error", exc
+            with self._lock:  # counted out before the client hears, so its next request finds room
+                self._pending -= 1
                 self._running = None
-                self._mean_s = 0.8 * self._mean_s + 0.2 * (time.perf_counter() - t0)
+                if ran:
+                    self._mean_s = 0.8 * self._mean_s + 0.2 * (time.perf_counter() - t0)
+            job.emit(kind, value)

@@ -55,3 +55,17 @@ def test_close_stops_the_running_job_and_drops_the_waiting_ones():
             await waiting.result()
 
     asyncio.run(scenario())
+
+
+def test_with_no_waiting_room_an_idle_queue_still_takes_one():
+    async def scenario():
+        q, gate = JobQueue(max_waiting=0), threading.Event()
+        first = q.submit(lambda job: gate.wait(10))
+        with pytest.raises(QueueFull):
+            q.submit(lambda job: None)
+        gate.set()
+        assert await first.result() is True
+        assert await q.submit(lambda job: "next").result() == "next"
+        q.close()
+
+    asyncio.run(scenario())
