@@ -13,25 +13,25 @@ import binascii
 import hashlib
 import tempfile
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException
 
 from ..audio.io import Audio, AudioError, load_audio
 from ..engine.types import Answer, Clip, EngineError, GenerationSettings
 from .formats import ApiError, StopScanner, chunk, completion_id, now, srt, sse, vtt
+from .gate import Gate, Served
 from .jobs import Dropped, Job, JobQueue, QueueFull
+from .schemas import ChatRequest, ContentPart, InputAudio, LtuOptions, Message
 
 if TYPE_CHECKING:
     from ..engine.engine import Engine
@@ -41,68 +41,6 @@ AUDIO_FORMATS = ("wav", "mp3", "flac", "ogg")
 TRANSCRIPT_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 MAX_UPLOAD_BYTES = 25 * 2**20  # OpenAI's own limit for an audio upload
 WHISPER_ALIAS = "whisper-1"  # what Whisper clients send; the loaded profile's ASR model answers it
-
-
-# --- request bodies ------------------------------------------------------------------------------
-class InputAudio(BaseModel):
-    data: str
-    format: str
-
-
-class ContentPart(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    type: str
-    text: str | None = None
-    input_audio: InputAudio | None = None
-
-
-class Message(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    role: str
-    content: str | list[ContentPart] | None = None
-
-
-class LtuOptions(BaseModel):
-    """The body's `ltu` field: what OpenAI's format has no word for."""
-
-    model_config = ConfigDict(extra="forbid")
-    window_start: float | None = Field(None, ge=0, description="start (s) of the window (10 s) the model hears")
-    mode: Literal["joint", "audio", "transcript"] = "joint"
-    compare: bool = Field(False, description="one answer per mode (joint, audio, transcript) as separate choices")
-
-
-class StreamOptions(BaseModel):
-    include_usage: bool = False
-
-
-class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    model: str
-    messages: list[Message]
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
-    seed: int | None = None
-    stop: str | list[str] | None = None
-    n: int = Field(1, ge=1)
-    ltu: LtuOptions | None = None
-
-
-@dataclass(frozen=True)
-class Served:
-    """A request as it arrives (`done` False) and again when it ends, for whoever shows them (the app)."""
-
-    id: int
-    method: str
-    path: str
-    status: int = 0
-    seconds: float = 0.0
-    summary: str = ""
-    done: bool = False
-    left: bool = False  # the client hung up before the whole response was sent
 
 
 @dataclass
@@ -137,7 +75,7 @@ def create_app(engine_provider: EngineProvider, *, api_key: str | None = None, m
 
     app = FastAPI(title="ltu-desktop", version="1", lifespan=lifespan, docs_url="/docs", redoc_url=None)
     app.state.jobs = jobs
-    app.add_middleware(_Gate, api_key=api_key, max_body=max_upload_bytes, on_request=on_request)
+    app.add_middleware(Gate, api_key=api_key, max_body=max_upload_bytes, on_request=on_request)
     _error_handlers(app)
     v1 = APIRouter(prefix="/v1")
 
@@ -501,93 +439,6 @@ def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def internal(_request: Request, exc: Exception) -> JSONResponse:
         return respond(_as_api_error(exc))
-
-
-class _Gate:
-    """Before any body is read: the API key (401) and the upload size (413); after: the request log."""
-
-    def __init__(self, app, api_key: str | None, max_body: int, on_request: Callable[[Served], None] | None):
-        self.app, self.api_key, self.max_body, self.on_request = app, api_key, max_body, on_request
-        self._count = 0
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        self._count += 1
-        arrived = Served(self._count, scope["method"], scope["path"])
-        t0, status, sent = time.perf_counter(), [0], [False]
-        state = scope.setdefault("state", {})
-        self._tell(arrived)
-
-        async def logged_send(message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-            await send(message)
-            sent[0] |= message["type"] == "http.response.body" and not message.get("more_body")
-
-        try:
-            refusal = self._refusal(scope)
-            if refusal is None:
-                receive, refusal = await self._limited(scope, receive)
-            if refusal is not None:
-                return await JSONResponse(refusal.body(), refusal.status, refusal.headers)(scope, receive, logged_send)
-            await self.app(scope, receive, logged_send)
-        finally:
-            self._tell(replace(arrived, status=status[0], seconds=time.perf_counter() - t0, done=True,
-                               summary=str(state.get("summary", ""))[:200], left=not sent[0]))
-
-    def _tell(self, served: Served) -> None:
-        if self.on_request is not None:
-            try:
-                self.on_request(served)
-            except Exception:  # a broken listener must not break serving
-                pass
-
-    def _refusal(self, scope) -> ApiError | None:
-        headers = dict(scope["headers"])
-        if self.api_key and scope["path"].startswith("/v1"):
-            given = headers.get(b"authorization", b"").decode("latin-1")
-            if not given.startswith("Bearer ") or not _same(given[7:].strip(), self.api_key):
-                what = "Incorrect API key provided." if given else "Missing API key: send 'Authorization: Bearer KEY'."
-                return ApiError(401, what, "invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
-        length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body:
-            return self._too_large(int(length))
-        return None
-
-    async def _limited(self, scope, receive):
-        """A body of unknown length is read here, up to the limit, and handed on."""
-        headers = dict(scope["headers"])
-        if b"content-length" in headers or headers.get(b"transfer-encoding") is None:
-            return receive, None
-        body, more = bytearray(), True
-        while more:
-            message = await receive()
-            if message["type"] != "http.request":
-                return receive, None
-            body += message.get("body", b"")
-            more = message.get("more_body", False)
-            if len(body) > self.max_body:
-                return receive, self._too_large(len(body))
-        replayed = [False]
-
-        async def replay():
-            if not replayed[0]:
-                replayed[0] = True
-                return {"type": "http.request", "body": bytes(body), "more_body": False}
-            return await receive()
-        return replay, None
-
-    def _too_large(self, size: int) -> ApiError:
-        mb = 2**20
-        return ApiError(413, f"The request is {size / mb:.1f} MB; this server takes at most "
-                             f"{self.max_body / mb:.1f} MB (ltu-desktop serve --max-upload-mb).", "upload_too_large")
-
-
-def _same(a: str, b: str) -> bool:
-    import secrets
-
-    return secrets.compare_digest(a.encode(), b.encode())
 
 
 __all__ = ["create_app", "catalog_profiles", "Served", "EngineProvider"]
