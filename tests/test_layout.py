@@ -16,11 +16,12 @@ ALLOWED = {
     "bench": {"engine", "models", "audio", "paths", "server"},
     "batch": {"engine", "audio"},
     "server": {"engine", "models", "audio"},
+    "evaluation": {"batch", "engine", "audio"},
     "ui": {"engine", "store", "models", "audio", "settings", "paths", "server"},
     "settings": {"paths"},
     "paths": set(),
 }
-NO_QT = {"audio", "engine", "store", "models", "bench", "batch", "server"}
+NO_QT = {"audio", "engine", "store", "models", "bench", "batch", "server", "evaluation"}
 
 
 def _unit(path: Path) -> str:
@@ -103,7 +104,8 @@ def test_engine_modules_import_no_upward_package_at_runtime():
     import sys
 
     code = ("import sys, ltu_desktop.engine.engine, ltu_desktop.store.history, ltu_desktop.models.catalog, "
-            "ltu_desktop.bench.runner, ltu_desktop.batch.runner, ltu_desktop.server.app; "
+            "ltu_desktop.bench.runner, ltu_desktop.batch.runner, ltu_desktop.server.app, "
+            "ltu_desktop.evaluation.runner, ltu_desktop.evaluation.ray_runner; "
             "print(sorted(m for m in sys.modules if m.startswith(('PySide6', 'ltu_desktop.cli', 'ltu_desktop.ui'))))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -1,4 +1,4 @@
-"""`ltu-desktop`: the GUI by default; ask, transcribe, batch, models, history, bench and serve over the same engine.
+"""`ltu-desktop`: the GUI by default; ask, transcribe, batch, eval, models, history, bench and serve over one engine.
 
 One module per subcommand, each with `add_parser(subparsers)` and `run(args)`; nothing outside this
 package imports it.
@@ -10,9 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import ask, batch, bench, history, models, serve, transcribe
+from . import ask, batch, bench, eval, history, models, serve, transcribe
 
-SUBCOMMANDS = (ask, transcribe, batch, bench, models, history, serve)
+SUBCOMMANDS = (ask, transcribe, batch, eval, bench, models, history, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

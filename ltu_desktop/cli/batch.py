@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_generation_args, add_model_args, load_engine, settings_from
+from .common import add_generation_args, add_model_args, add_scale_args, item_answerer
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -15,13 +15,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="skip items already in the output file")
     add_model_args(p)
     add_generation_args(p)
+    add_scale_args(p)
     p.set_defaults(func=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..batch.runner import run_batch
+    from ..batch.runner import read_items, run_items
 
-    engine = load_engine(args)
-    return run_batch(engine, args.input, args.output, settings_from(args), resume=args.resume,
-                     window_start=args.window, quiet=args.quiet)
+    items = read_items(args.input)
+    _, answer = item_answerer(args, args.input.resolve().parent)
+    return run_items(items, args.output, answer, resume=args.resume, quiet=args.quiet)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from pathlib import Path
 
@@ -55,6 +56,36 @@ def settings_from(args: argparse.Namespace):
     return GenerationSettings(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
                               repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_new_tokens,
                               seed=args.seed, mode=args.mode)
+
+
+def add_scale_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("feature files, many GPUs and machines")
+    g.add_argument("--features", type=Path, metavar="DIR",
+                   help="folder of Whisper feature files (<audio name>.npz with arr_0) used in place of the audio")
+    g.add_argument("--ray", metavar="auto|local|ADDRESS",
+                   help="spread the items over Ray actors, one engine per GPU: local (start Ray here), auto (the "
+                        "cluster this machine joined) or a cluster address (pip install 'ltu-desktop[cluster]')")
+    g.add_argument("--cpus-per-worker", type=int, default=4, help="cores per engine on CPU-only Ray clusters")
+    g.add_argument("--workers", type=int, default=None, help="number of engines (default: one per GPU)")
+
+
+def item_answerer(args: argparse.Namespace, base: Path):
+    """The profile, and how items get answered: by engines on a Ray cluster with --ray, else by one engine here."""
+    from ..batch.runner import local_answer
+
+    settings = settings_from(args)
+    if args.ray:
+        if importlib.util.find_spec("ray") is None:
+            from ..engine.types import EngineError
+
+            raise EngineError("--ray needs Ray: pip install 'ltu-desktop[cluster]'.")
+        from ..evaluation.ray_runner import ray_answer
+
+        profile = resolve_profile(args, progress_printer(args.quiet))
+        return profile, ray_answer(args.ray, profile, args.device, args.precision, base, settings, args.window,
+                                   args.features, args.cpus_per_worker, args.workers, args.quiet)
+    engine = load_engine(args)
+    return engine.profile, local_answer(engine, base, settings, args.window, args.features)
 
 
 def load_engine(args: argparse.Namespace):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import replace
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import torch
 
 from ..audio.io import Audio
@@ -198,6 +200,23 @@ class Engine:
             transcript = self.transcribe(audio)
         end = min(start + self.window_seconds, audio.duration)
         return Clip(audio, (start, end), features, transcript, time.perf_counter() - t0)
+
+    def prepare_features(self, features, transcript: Transcript | None = None, source: str = "features") -> Clip:
+        """A clip from precomputed features in place of audio, such as the authors' LTU-AS feature files
+        (`.npz` with `arr_0`): exactly what `prepare` computes for a clip's first window."""
+        if not self.hears_audio:
+            raise EngineError(f"{self.profile.describe()} reads only transcripts; it cannot use feature files.")
+        x = torch.as_tensor(np.asarray(features)).float()
+        expected = tuple(self.lm.front.feature_shape)
+        if x.ndim == len(expected) + 1 and x.shape[0] == 1:
+            x = x[0]
+        if tuple(x.shape) != expected:
+            raise EngineError(f"{source}: features of shape {list(x.shape)}, but this model takes {list(expected)}.")
+        if not torch.isfinite(x).all():
+            raise EngineError(f"{source}: the features contain NaN or infinite values; the file is damaged.")
+        # No samples: the per-clip caches key on the features' own hash instead.
+        audio = Audio(np.zeros(0, np.float32), source, [hashlib.sha256(x.numpy().tobytes()).hexdigest()])
+        return Clip(audio, (0.0, self.window_seconds), x.to(self.plan.device), transcript)
 
     def _window_features(self, audio: Audio, start: float) -> torch.Tensor:
         key = (audio.content_hash, start)

@@ -37,6 +37,11 @@ class FrontEnd(nn.Module):
     def features(self, audio: Audio, start: float) -> Tensor:
         raise NotImplementedError
 
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        """The shape `features` returns: precomputed features (the authors' feature files) must have it."""
+        raise NotImplementedError
+
     def tokens(self, features: Tensor) -> Tensor:
         """[1, n_audio_tokens, hidden] for one window's features."""
         raise NotImplementedError

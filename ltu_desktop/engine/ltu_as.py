@@ -140,6 +140,10 @@ class LTUASFrontEnd(FrontEnd):
         model, and their GPU path's cast to fp16 happens in `tokens`, where the TLTR takes its own dtype."""
         return encoder_states(self.encoder, window_mel(audio.samples, start, self.encoder.conv1.weight.shape[1]))
 
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        return len(self.encoder.blocks), WINDOW_FRAMES // 2 // POOL, self.encoder.conv1.weight.shape[0]
+
     @torch.inference_mode()
     def tokens(self, features: Tensor) -> Tensor:
         w = self.proj[1].weight

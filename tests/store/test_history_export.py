@@ -63,6 +63,8 @@ def test_json_export_is_a_batch_input(filled, tmp_path):
     export(h, tmp_path / "items.json", conversation_ids=[dog])
 
     class Engine:  # stands in for the model: answers with the question and the transcript it was given
+        window_seconds = 10.0
+
         def prepare(self, audio, window, transcript=None):
             return transcript
 
