@@ -1,4 +1,5 @@
-"""`ltu-desktop`: the GUI by default; ask, transcribe, batch, eval, models, history, bench and serve over one engine.
+"""`ltu-desktop`: the GUI by default; ask, transcribe, batch, eval, models, history, bench, serve and finetune
+over one engine.
 
 One module per subcommand, each with `add_parser(subparsers)` and `run(args)`; nothing outside this
 package imports it.
@@ -10,9 +11,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import ask, batch, bench, eval, history, models, serve, transcribe
+from . import ask, batch, bench, eval, finetune, history, models, serve, transcribe
 
-SUBCOMMANDS = (ask, transcribe, batch, eval, bench, models, history, serve)
+SUBCOMMANDS = (ask, transcribe, batch, eval, bench, finetune, models, history, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

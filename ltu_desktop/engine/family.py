@@ -46,6 +46,11 @@ class FrontEnd(nn.Module):
         """[1, n_audio_tokens, hidden] for one window's features."""
         raise NotImplementedError
 
+    def trained_modules(self) -> dict[str, nn.Module]:
+        """What fine-tuning trains besides LoRA, by key prefix in the adapter file (after `base_model.model.`);
+        `forward(batch of features)` must run them with gradients."""
+        raise NotImplementedError
+
 
 class AudioLM(nn.Module):
     """The audio tokens come first, then the prompt's embeddings; positions simply continue."""

@@ -131,22 +131,39 @@ def attach_llm_weights(llm: nn.Module, adapter: AdapterWeights, plan: Plan, name
     return quantize_int8_cpu(llm) if plan.merge_lora else llm
 
 
-def _apply_lora(llm: nn.Module, adapter: AdapterWeights, merge: bool) -> nn.Module:
+def lora_model(llm: nn.Module, lora: dict[tuple[int, str, str], Tensor], rank: int, dropout: float = 0.0):
+    """peft's LoraModel over `llm` (alpha 16 on q_proj/v_proj, as the authors), holding the adapter's A and B.
+
+    Inference uses dropout 0; training builds the same model with the authors' 0.05, so what trains
+    is exactly what answers. An empty `lora` leaves peft's own initialisation (B = 0).
+    """
     from peft import LoraConfig, get_peft_model
 
-    config = LoraConfig(r=adapter.lora_rank, lora_alpha=LORA_ALPHA, target_modules=["q_proj", "v_proj"],
-                        lora_dropout=0.0, bias="none")
-    lora_model = get_peft_model(llm, config).base_model
-    wrapped = lora_model.model
-    layer_of = re.compile(r"layers\.(\d+)\.self_attn\.([qv])_proj$")
+    config = LoraConfig(r=rank, lora_alpha=LORA_ALPHA, target_modules=["q_proj", "v_proj"],
+                        lora_dropout=dropout, bias="none")
+    model = get_peft_model(llm, config).base_model
     with torch.no_grad():
-        for name, module in wrapped.named_modules():
-            m = layer_of.search(name)
-            if m and hasattr(module, "lora_A"):
-                i, p = int(m[1]), m[2]
-                for ab, part in (("A", module.lora_A["default"]), ("B", module.lora_B["default"])):
-                    part.weight.copy_(adapter.lora[(i, p, ab)].to(part.weight.dtype))
-    return (lora_model.merge_and_unload() if merge else wrapped).eval()
+        for (i, p, ab), part in lora_parts(model.model).items():
+            if (i, p, ab) in lora:
+                part.weight.copy_(lora[(i, p, ab)].to(part.weight.dtype))
+    return model
+
+
+def lora_parts(llm: nn.Module) -> dict[tuple[int, str, str], nn.Linear]:
+    """(layer, "q" | "v", "A" | "B") -> the peft Linear holding that matrix."""
+    layer_of = re.compile(r"layers\.(\d+)\.self_attn\.([qv])_proj$")
+    parts = {}
+    for name, module in llm.named_modules():
+        m = layer_of.search(name)
+        if m and hasattr(module, "lora_A"):
+            parts[(int(m[1]), m[2], "A")] = module.lora_A["default"]
+            parts[(int(m[1]), m[2], "B")] = module.lora_B["default"]
+    return parts
+
+
+def _apply_lora(llm: nn.Module, adapter: AdapterWeights, merge: bool) -> nn.Module:
+    model = lora_model(llm, adapter.lora, adapter.lora_rank)
+    return (model.merge_and_unload() if merge else model.model).eval()
 
 
 def _load_full_finetune(llm: nn.Module, weights: dict[str, Tensor], name: str) -> None:

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from whisper.model import AudioEncoder, MultiHeadAttention, ResidualAttentionBlock
 
 from ..audio.io import Audio
-from .checkpoints import read_adapter, read_whisper
+from .checkpoints import PROJ_PREFIX, TLTR_PREFIX, read_adapter, read_whisper
 from .family import AudioLM, Family, FrontEnd, Progress
 from .llm import attach_llm_weights, load_llm
 from .precision import Plan, to_dtype
@@ -147,7 +147,15 @@ class LTUASFrontEnd(FrontEnd):
     @torch.inference_mode()
     def tokens(self, features: Tensor) -> Tensor:
         w = self.proj[1].weight
-        return self.proj(self.tltr(features.to(w.device, w.dtype).unsqueeze(0)))
+        return self(features.to(w.device, w.dtype).unsqueeze(0))
+
+    def forward(self, features: Tensor) -> Tensor:
+        """[batch, n_layer, 25, width] -> [batch, 25, hidden]; what fine-tuning trains through."""
+        return self.proj(self.tltr(features))
+
+    def trained_modules(self) -> dict[str, nn.Module]:
+        """The audio modules fine-tuning trains, by their key prefix in the released adapter files."""
+        return {TLTR_PREFIX: self.tltr, PROJ_PREFIX: self.proj}
 
 
 def build_front(adapter, encoder: AudioEncoder, plan: Plan) -> LTUASFrontEnd:

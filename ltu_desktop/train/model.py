@@ -1,0 +1,124 @@
+"""The trainable model: the engine's own LLM loader and front end, with peft LoRA (dropout on) and the audio
+modules trainable, the LLM and the feature model frozen, as in the authors' recipe."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..audio.io import Audio
+from ..engine.checkpoints import read_adapter
+from ..engine.llm import lora_model, lora_parts, load_llm
+from ..engine.precision import Plan
+from ..engine.tokenizer import SentencePieceTokenizer
+from ..engine.types import CheckpointError, EngineError, Profile
+from .data import IGNORE
+
+TRAINABLE_KINDS = ("ltu-as",)
+
+
+class Trainee(nn.Module):
+    """Audio tokens first, then the prompt and answer, right-padded: the positions the engine uses when it answers."""
+
+    def __init__(self, lora: nn.Module, front: nn.Module):
+        super().__init__()
+        self.lora = lora  # peft LoraModel; .model is the causal LM with LoRA layers in it
+        self.front = front
+
+    @property
+    def llm(self) -> nn.Module:
+        return self.lora.model
+
+    def forward(self, features: Tensor, ids: Tensor, labels: Tensor, mask: Tensor) -> Tensor:
+        """Summed cross-entropy over the answer tokens (the caller divides by the batch's answer-token count)."""
+        audio = self.front(features)
+        embed = self.llm.get_input_embeddings()
+        text = embed(ids)
+        n_audio = audio.shape[1]
+        x = torch.cat([audio.to(text.dtype), text], dim=1)
+        m = torch.cat([mask.new_ones(mask.shape[0], n_audio), mask], dim=1)
+        logits = self.llm(inputs_embeds=x, attention_mask=m, use_cache=False).logits[:, n_audio:-1]
+        return F.cross_entropy(logits.float().flatten(0, 1), labels[:, 1:].flatten(), ignore_index=IGNORE,
+                               reduction="sum")
+
+    def trainable(self) -> dict[str, int]:
+        lora = sum(p.numel() for n, p in self.lora.named_parameters() if p.requires_grad and "lora_" in n)
+        audio = sum(p.numel() for p in self.front.parameters() if p.requires_grad)
+        return {"lora": lora, "audio": audio, "total": lora + audio,
+                "all": sum(p.numel() for p in self.parameters())}
+
+
+def build(profile: Profile, plan: Plan, lora_rank: int | None, dropout: float, notes: list[str]):
+    """(Trainee, tokenizer, front end with the feature model) starting from the profile's adapter."""
+    from ..engine.engine import FAMILIES
+
+    if profile.kind not in TRAINABLE_KINDS:
+        raise EngineError(f"Fine-tuning supports {', '.join(TRAINABLE_KINDS)} models, not {profile.kind!r}.")
+    if profile.adapter is None or profile.feature_whisper is None:
+        raise CheckpointError("Fine-tuning LTU-AS needs an adapter file and a feature Whisper checkpoint.")
+    adapter = read_adapter(profile.adapter)
+    llm = load_llm(profile.llm, plan, notes, require_llama=True)
+    if adapter.full_finetune:
+        raise EngineError(f"{profile.adapter.name} is a full fine-tune; fine-tune from a LoRA adapter instead.")
+    rank = lora_rank or adapter.lora_rank or 8
+    if adapter.lora and rank != adapter.lora_rank:
+        notes.append(f"LoRA rank {rank} differs from the adapter's {adapter.lora_rank}: LoRA starts afresh.")
+    if plan.quant is not None:
+        from peft import prepare_model_for_kbit_training
+
+        llm = prepare_model_for_kbit_training(llm, use_gradient_checkpointing=True)
+    lora = lora_model(llm, adapter.lora if rank == adapter.lora_rank else {}, rank, dropout)
+    for p in lora.parameters():
+        p.requires_grad_(False)
+    for part in lora_parts(lora.model).values():
+        part.weight.data = part.weight.data.float()
+        part.weight.requires_grad_(True)
+    from ..engine.ltu_as import build_front
+
+    front = build_front(adapter, None, plan)
+    front.float().train()
+    for p in front.parameters():
+        p.requires_grad_(True)
+    tokenizer = SentencePieceTokenizer(profile.llm / "tokenizer.model")
+    return Trainee(lora, front).train(), tokenizer, FAMILIES[profile.kind]
+
+
+def feature_model(profile: Profile, plan: Plan) -> Callable[[Audio, float], Tensor]:
+    """The frozen feature Whisper alone (no LLM), for computing the cached features."""
+    from ..engine.ltu_as import encoder_states, load_encoder, window_mel
+
+    encoder = load_encoder(profile.feature_whisper, plan.device, plan.feature_dtype)
+    return lambda audio, start: encoder_states(encoder, window_mel(audio.samples, start,
+                                                                   encoder.conv1.weight.shape[1]))
+
+
+def adapter_state(trainee: Trainee) -> dict[str, Tensor]:
+    """The trained tensors under the released adapter keys (`base_model.model.` + the authors' names), fp32."""
+    from ..engine.checkpoints import PEFT_PREFIX
+
+    state: dict[str, Tensor] = {}
+    for (i, p, ab), part in sorted(lora_parts(trainee.llm).items()):
+        state[f"{PEFT_PREFIX}model.layers.{i}.self_attn.{p}_proj.lora_{ab}.default.weight"] = part.weight
+    for prefix, module in trainee.front.trained_modules().items():
+        for k, v in module.state_dict().items():
+            state[f"{PEFT_PREFIX}{prefix}{k}"] = v
+    return {k: v.detach().float().cpu().clone() for k, v in state.items()}
+
+
+def load_adapter_state(trainee: Trainee, state: dict[str, Tensor]) -> None:
+    """Put a saved checkpoint's tensors back (resume); every trained tensor must be there."""
+    own = adapter_state(trainee)
+    missing = [k for k in own if k not in state]
+    if missing:
+        raise CheckpointError(f"The checkpoint lacks {len(missing)} trained tensor(s), e.g. {missing[:3]}")
+    from ..engine.checkpoints import PEFT_PREFIX
+
+    with torch.no_grad():
+        for (i, p, ab), part in lora_parts(trainee.llm).items():
+            part.weight.copy_(state[f"{PEFT_PREFIX}model.layers.{i}.self_attn.{p}_proj.lora_{ab}.default.weight"])
+        for prefix, module in trainee.front.trained_modules().items():
+            n = len(PEFT_PREFIX + prefix)
+            module.load_state_dict({k[n:]: v for k, v in state.items() if k.startswith(PEFT_PREFIX + prefix)})
