@@ -41,6 +41,8 @@ def resolve_profile(name: str | None, llm: Path | None = None, adapter: Path | N
             raise EngineError(f"An LTU-AS model needs {', '.join(missing)} as well (see `ltu-desktop models`).")
         return profile_from_paths(llm, adapter, feature_whisper, asr_whisper or feature_whisper)
     name = name or os.environ.get("LTU_DESKTOP_PROFILE") or "demo"
+    if (Path(name).expanduser() / "training.json").is_file():
+        return run_profile(Path(name).expanduser())
     if name == "demo":
         return demo_profile(progress)
     if name == "tiny":
@@ -50,3 +52,21 @@ def resolve_profile(name: str | None, llm: Path | None = None, adapter: Path | N
     from .catalog import profile_by_name
 
     return profile_by_name(name)
+
+
+def run_profile(run: Path) -> Profile:
+    """A fine-tuning run folder: the files it started from, with its best adapter (RUN/adapter.bin)."""
+    import json
+
+    from ..engine.types import EngineError
+
+    try:
+        card = json.loads((run / "training.json").read_text())
+        start = card["start"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise EngineError(f"{run}/training.json is not a fine-tuning card: {exc}") from exc
+    if not (run / "adapter.bin").is_file():
+        raise EngineError(f"{run} has no adapter.bin yet: the run saved no checkpoint.")
+    paths = {k: Path(v) if v else None for k, v in start.items()}
+    return Profile(run.name, paths["llm"], paths.get("asr_whisper"), paths.get("feature_whisper"), run / "adapter.bin",
+                   kind=card.get("family", "ltu-as"), label=f"Fine-tuned {run.name} ({card.get('family', 'ltu-as')})")

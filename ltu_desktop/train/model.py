@@ -71,19 +71,26 @@ def build(profile: Profile, plan: Plan, lora_rank: int | None, dropout: float, n
 
         llm = prepare_model_for_kbit_training(llm, use_gradient_checkpointing=True)
     lora = lora_model(llm, adapter.lora if rank == adapter.lora_rank else {}, rank, dropout)
+    from ..engine.ltu_as import build_front
+
+    tokenizer = SentencePieceTokenizer(profile.llm / "tokenizer.model")
+    return trainable(lora, build_front(adapter, None, plan)), tokenizer, FAMILIES[profile.kind]
+
+
+def trainable(lora: nn.Module, front: nn.Module) -> Trainee:
+    """LoRA A/B and the front end's trained modules learn (in fp32); everything else is frozen."""
     for p in lora.parameters():
         p.requires_grad_(False)
     for part in lora_parts(lora.model).values():
         part.weight.data = part.weight.data.float()
         part.weight.requires_grad_(True)
-    from ..engine.ltu_as import build_front
-
-    front = build_front(adapter, None, plan)
-    front.float().train()
+    front.float()
     for p in front.parameters():
-        p.requires_grad_(True)
-    tokenizer = SentencePieceTokenizer(profile.llm / "tokenizer.model")
-    return Trainee(lora, front).train(), tokenizer, FAMILIES[profile.kind]
+        p.requires_grad_(False)
+    for module in front.trained_modules().values():
+        for p in module.parameters():
+            p.requires_grad_(True)
+    return Trainee(lora, front).train()
 
 
 def feature_model(profile: Profile, plan: Plan) -> Callable[[Audio, float], Tensor]:
