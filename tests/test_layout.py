@@ -13,15 +13,16 @@ ALLOWED = {
     "engine": {"audio"},
     "store": {"paths"},
     "models": {"engine", "audio", "paths"},
-    "bench": {"engine", "models", "audio", "paths", "server"},
+    "bench": {"engine", "models", "audio", "paths", "server", "train"},
     "batch": {"engine", "audio"},
     "server": {"engine", "models", "audio"},
     "evaluation": {"batch", "engine", "audio"},
-    "ui": {"engine", "store", "models", "audio", "settings", "paths", "server"},
+    "train": {"engine", "audio", "paths"},
+    "ui": {"engine", "store", "models", "audio", "settings", "paths", "server", "train"},
     "settings": {"paths"},
     "paths": set(),
 }
-NO_QT = {"audio", "engine", "store", "models", "bench", "batch", "server", "evaluation"}
+NO_QT = {"audio", "engine", "store", "models", "bench", "batch", "server", "evaluation", "train"}
 
 
 def _unit(path: Path) -> str:

@@ -22,6 +22,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--serve", action="store_true",
                    help="measure the local API instead: p50/p95 latency and answers per minute for 1, 4 and 8 "
                         "concurrent clients (--questions per client)")
+    p.add_argument("--train-steps", type=int, default=0, metavar="N",
+                   help="instead: fine-tuning samples/s and peak memory over N steps on synthetic-7b")
+    p.add_argument("--micro-batch-size", type=int, default=4, help="with --train-steps: items per step")
     p.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for bench.json and bench.md")
     add_model_args(p)
     p.set_defaults(func=run)
@@ -33,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
         from ..bench.serve import run_serve_bench
 
         return run_serve_bench(args, progress_printer(args.quiet))
+    if args.train_steps:
+        from ..bench.training import run_train_bench
+
+        return run_train_bench(args, progress_printer(args.quiet))
     from ..bench.runner import run_bench
 
     return run_bench(args, progress_printer(args.quiet))

@@ -90,7 +90,8 @@ def read_items(path: Path) -> tuple[list[Item], list[Problem]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise EngineError(f"The data file {path} cannot be read: {exc}") from exc
     try:
-        raw = json.loads(text) if path.suffix != ".jsonl" else [json.loads(ln) for ln in text.splitlines() if ln.strip()]
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        raw = [json.loads(ln) for ln in lines] if path.suffix == ".jsonl" else json.loads(text)
     except ValueError as exc:
         raise EngineError(f"{path.name} is not valid JSON: {exc}") from exc
     if not isinstance(raw, list):
@@ -158,7 +159,8 @@ class DiskCache:
         return result.text
 
 
-def tokenize(tokenizer, prompt_ids: list[int], prompt: str, output: str, cutoff: int) -> tuple[list[int], list[int], int]:
+def tokenize(tokenizer, prompt_ids: list[int], prompt: str, output: str,
+             cutoff: int) -> tuple[list[int], list[int], int]:
     """Prompt ids (as the engine builds them) + answer ids + EOS, cut to `cutoff` text tokens as the authors cut.
 
     The answer is tokenized as it follows the prompt, so its first piece is what the model will generate

@@ -326,7 +326,7 @@ class Trainer:
                 state["steps"].append(entry)
                 eta = (total - state["step"]) * len(indices) / max(rate, 1e-9)
                 self.on_step({**entry, "total": total, "samples_per_s": rate, "eta_s": eta})
-                if state["step"] % s.save_steps == 0 or state["step"] % steps_per_epoch == 0 or state["step"] == total:
+                if state["step"] % s.save_steps == 0 or state["step"] == total:
                     self._save(model, trainee, optimizer, scheduler, val_set, state, card, "running")
         except KeyboardInterrupt:
             status = "stopped"

@@ -156,6 +156,8 @@ class MainWindow(QMainWindow):
         quit_action = action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.model_action = action("&Choose Model…", self.choose_model, "Ctrl+M")
         self.cancel_load_action = action("Cancel Loading", self.controller.cancel_load)
+        self.finetune_action = action("&Fine-tune on My Clips…", self.finetune, None,
+                                      "Train the chosen LTU-AS adapter on your own labelled clips")
         self.play_action = action("&Play / Pause", self.player_bar.toggle, "Ctrl+P")
         self.play_window_action = action("Play &Window", self._play_window, "Ctrl+Shift+P")
         self.stop_action = action("&Stop Answer", self.controller.stop, Qt.Key.Key_Escape)
@@ -169,6 +171,7 @@ class MainWindow(QMainWindow):
         model_menu = menu.addMenu("&Model")
         model_menu.addAction(self.model_action)
         model_menu.addAction(self.cancel_load_action)
+        model_menu.addAction(self.finetune_action)
         self.serve_panel = ServePanel.install(self, model_menu, lambda: self.controller.engine.worker.engine)
         self.controller.modelLoaded.connect(lambda _info: self.serve_panel.model_changed())
         play_menu = menu.addMenu("&Playback")
@@ -287,6 +290,21 @@ class MainWindow(QMainWindow):
             self.settings.model = dialog.choice()
             self.settings.device = dialog.device.currentText()
             self.settings.precision = dialog.precision.currentText()
+            self._save()
+            self.load_model()
+
+    def finetune(self) -> None:
+        """Train from the chosen model's files; a finished adapter becomes the chosen adapter and is loaded."""
+        from dataclasses import replace
+
+        from .finetune_dialog import FinetuneDialog
+        from .workers import profile_for
+
+        choice = self.settings.model
+        profile = profile_for(choice, lambda _m, _f: None) if choice.kind == "files" and not choice.missing() else None
+        dialog = FinetuneDialog(profile, self.history, parent=self)
+        if dialog.exec() and dialog.adapter is not None:
+            self.settings.model = replace(choice, adapter=str(dialog.adapter))
             self._save()
             self.load_model()
 

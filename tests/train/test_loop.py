@@ -41,8 +41,10 @@ def _assert_same(a: Path, b: Path, atol: float = 1e-6) -> None:
 def test_learns_the_answers_and_the_adapter_answers_through_ask(clips, tiny_profile, tmp_path, capsys):
     losses: list[float] = []
     run = tmp_path / "run"
+    # No dropout here: on a 64-wide model dropout's noise, not capacity, bounds the loss within 80 steps
+    # (the resume test below trains with the recipe's 0.05).
     settings = TrainSettings(epochs=80, batch_size=8, micro_batch_size=8, warmup_steps=0, learning_rate=3e-2,
-                             lora_rank=8, save_steps=1000, device="cpu")
+                             lora_rank=8, lora_dropout=0.0, save_steps=1000, device="cpu")
     result = Trainer(tiny_profile, clips, run, settings, on_step=lambda d: losses.append(d["loss"])).train()
     assert result.status == "finished" and len(losses) == 80
     assert losses[-1] <= 0.1 * losses[0], (losses[0], losses[-1])
