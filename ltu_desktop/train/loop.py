@@ -233,7 +233,9 @@ class Trainer:
 
     def train(self, resume: bool = False) -> Result:
         s, acc = self.s, self.acc
-        check_memory(self.profile, self.plan, s)
+        need = check_memory(self.profile, self.plan, s)
+        if need is not None and self.main:
+            self.progress(f"Memory needed for training: {need.describe()}", 0.0)
         self.run.mkdir(parents=True, exist_ok=True)
         report = self.check()  # the feature models are freed before the LLM is read
         if self.cancel.is_set():
@@ -257,7 +259,9 @@ class Trainer:
         from transformers import get_linear_schedule_with_warmup
 
         scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total)
-        model, optimizer = acc.prepare(trainee, optimizer)
+        # A quantized LLM is already on its device (bitsandbytes places it as it loads).
+        model = acc.prepare_model(trainee, device_placement=self.plan.quant is None)
+        optimizer = acc.prepare_optimizer(optimizer)
         state = {"step": 0, "steps": [], "validation": [], "best": None}
         if resume:
             state = self._resume(trainee, optimizer, scheduler, total)
