@@ -127,6 +127,11 @@ def split(examples: list[Example], s: TrainSettings) -> tuple[list[Example], lis
     return [examples[i] for i in order[val:]], [examples[i] for i in order[:val]]
 
 
+def batches_per_epoch(n: int, batch: int, n_proc: int) -> int:
+    """A last, partial batch too small to give every process an item is left out of that epoch."""
+    return n // batch + (1 if n % batch >= n_proc else 0)
+
+
 def micro_batches(indices: list[int], micro: int, n_proc: int) -> list[list[int]]:
     """One global batch split into micro-batches, the same split whatever the process count divides it by."""
     n_micro = n_proc * max(1, min(math.ceil(len(indices) / (n_proc * micro)), len(indices) // n_proc))
@@ -250,7 +255,10 @@ class Trainer:
                           f"{counts['audio']:,}) of {counts['all']:,}", 0.0)
         train_set, val_set = split(report.examples, s)
         batch = min(s.batch_size, len(train_set))
-        steps_per_epoch = math.ceil(len(train_set) / batch)
+        steps_per_epoch = batches_per_epoch(len(train_set), batch, acc.num_processes)
+        if not steps_per_epoch:
+            raise EngineError(f"{len(train_set)} training item(s) for {acc.num_processes} processes: "
+                              "each process needs at least one.")
         total = s.epochs * steps_per_epoch
         warmup = min(s.warmup_steps, total // 10)
         lr = s.learning_rate or LEARNING_RATE.get(self.profile.kind, 2e-4)
@@ -307,7 +315,7 @@ class Trainer:
     def _loop(self, model, trainee, optimizer, scheduler, train_set, val_set, batch, total, state, card) -> str:
         s, acc = self.s, self.acc
         n_proc, rank = acc.num_processes, acc.process_index
-        steps_per_epoch = math.ceil(len(train_set) / batch)
+        steps_per_epoch = batches_per_epoch(len(train_set), batch, n_proc)
         t0, done_at_start = time.perf_counter(), state["step"]
         rng_at_step = save.rng_state()
         status = "finished"

@@ -8,7 +8,7 @@ from ltu_desktop.cli import main
 
 
 def test_training_bench_reports_speed_and_memory(tmp_path, capsys):
-    assert main(["bench", "--train-steps", "2", "--quick", "--device", "cpu", "--precision", "bf16", "--quiet",
+    assert main(["bench", "--train-steps", "2", "--quick", "--device", "cpu", "--precision", "fp32", "--quiet",
                  "--out", str(tmp_path)]) == 0
     r = json.loads((tmp_path / "bench-train.json").read_text())
     assert r["samples_per_s"] > 0 and r["peak_memory_mb"] > 0 and r["layers"] == 1

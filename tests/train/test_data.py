@@ -92,3 +92,13 @@ def test_memory_plan_refuses_with_a_setting_that_fits(tiny_profile, monkeypatch)
     monkeypatch.setattr(precision, "available_mb", lambda _device: room)
     with pytest.raises(EngineError, match="try --micro-batch-size"):
         loop.check_memory(tiny_profile, plan, settings)
+
+
+def test_a_global_batch_splits_the_same_whatever_the_process_count():
+    from ltu_desktop.train.loop import batches_per_epoch, micro_batches
+
+    one, two = micro_batches(list(range(8)), 2, 1), micro_batches(list(range(8)), 2, 2)
+    assert one == two == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert two[0::2] + two[1::2] == [[0, 1], [4, 5], [2, 3], [6, 7]]  # each process's share
+    assert all(micro_batches(list(range(5)), 4, 4))  # no process is left without an item
+    assert batches_per_epoch(9, 4, 2) == 2 and batches_per_epoch(10, 4, 2) == 3

@@ -75,3 +75,26 @@ def test_without_an_ltu_as_model_the_dialog_says_what_to_do(qtbot):
     qtbot.addWidget(dialog)
     assert not dialog.start_button.isEnabled()
     assert "Choose an LTU-AS model first" in dialog.status.text()
+
+
+def test_menu_opens_the_dialog_and_the_new_adapter_becomes_the_choice(make_window, tiny_profile, tmp_path,
+                                                                      monkeypatch):
+    from ltu_desktop.settings import ModelChoice, Settings
+    from ltu_desktop.ui import finetune_dialog
+
+    p = tiny_profile
+    choice = ModelChoice("files", str(p.llm), str(p.adapter), str(p.feature_whisper), str(p.asr_whisper))
+    window = make_window(settings=Settings(model=choice), autoload=False)
+    window.load_model = lambda profile=None: loads.append(window.settings.model)
+    loads, seen = [], []
+
+    def finished_run(dialog):
+        seen.append(dialog.profile)
+        dialog.adapter = tmp_path / "run" / "adapter.bin"
+        return True
+
+    monkeypatch.setattr(finetune_dialog.FinetuneDialog, "exec", finished_run)
+    assert window.finetune_action in window.menuBar().actions()[1].menu().actions()
+    window.finetune_action.trigger()
+    assert seen[0].llm == p.llm and seen[0].adapter == p.adapter
+    assert loads and loads[0].adapter == str(tmp_path / "run" / "adapter.bin")
