@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from ltu_desktop.cli import main
 
 
+@pytest.mark.slow  # one full-size 7B layer + vocabulary in fp32: ~3.5 GB, tens of seconds
 def test_training_bench_reports_speed_and_memory(tmp_path, capsys):
     assert main(["bench", "--train-steps", "2", "--quick", "--device", "cpu", "--precision", "fp32", "--quiet",
                  "--out", str(tmp_path)]) == 0
