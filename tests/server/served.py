@@ -1,4 +1,5 @@
-"""Helpers for the server tests: clips as file bytes, chat messages with audio, and a paced engine."""
+"""Helpers for the server tests: clips as file bytes, chat messages with audio, a paced engine, and the
+`serve` / `client_for` fixtures (here, not in a conftest.py: tests/ui imports its own conftest by name)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from ltu_desktop.audio.io import SAMPLE_RATE
@@ -49,3 +51,30 @@ class Paced:
             time.sleep(self.pause)
             yield piece
         self.answers.append(self._engine.last_answer)
+
+
+@pytest.fixture
+def serve():
+    """serve(engine, **create_app options) -> a started Server; stopped after the test."""
+    from ltu_desktop.server import Server, create_app
+
+    servers = []
+
+    def start(engine, **options):
+        options.setdefault("loadable", lambda: [{"id": "ltuas-a6", "label": "LTU-AS", "ready": False}])
+        server = Server(create_app(lambda: engine, **options), "127.0.0.1", 0).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def client_for():
+    from openai import OpenAI
+
+    def make(server, api_key: str = "unused"):
+        return OpenAI(base_url=f"{server.url}/v1", api_key=api_key, max_retries=0, timeout=60)
+    return make

@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from served import Paced, audio_message, clip_bytes
+from served import Paced, audio_message, client_for, clip_bytes, serve  # serve, client_for: fixtures
 
 
 def test_eight_clients_at_once_each_get_their_own_answer(tiny_engine, serve, client_for):

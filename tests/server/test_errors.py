@@ -8,7 +8,7 @@ import threading
 import httpx
 import pytest
 
-from served import Paced, audio_message, clip_bytes
+from served import Paced, audio_message, client_for, clip_bytes, serve  # serve, client_for: fixtures
 
 KEY = "sk-local-test"
 

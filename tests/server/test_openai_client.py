@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from served import audio_message, clip_bytes
+from served import audio_message, client_for, clip_bytes, serve  # serve, client_for: fixtures
 
 GREEDY = dict(temperature=0, max_tokens=6)
 
