@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .common import add_generation_args, add_model_args, add_scale_args, item_answerer
@@ -21,8 +22,14 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..batch.runner import read_items, run_items
+    """The input is read and every item checked, and the output tested, before the model loads (minutes)."""
+    from ..batch.runner import item_problem, local_answer, prepare, run_items
 
-    items = read_items(args.input)
-    _, answer = item_answerer(args, args.input.resolve().parent)
+    items = prepare(args.input, args.output)
+    bad = sum(item_problem(item) is not None for item in items)
+    if bad and not args.quiet:
+        print(f"note: {bad} of {len(items)} item(s) are malformed; they get an `error` and the rest run.",
+              file=sys.stderr)
+    base = args.input.resolve().parent
+    answer = item_answerer(args, base)[1] if bad < len(items) else local_answer(None, base, None)
     return run_items(items, args.output, answer, resume=args.resume, quiet=args.quiet)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import replace
 from collections.abc import Callable, Iterator
 
@@ -17,6 +16,7 @@ from . import precision as precision_mod
 from .demo import Demo
 from .family import AudioLM, Family, common_prefix
 from .generate import decode, pick
+from .lru import LRU
 from .ltu_as import LTUAS
 from .prompt import NO_SPEECH_ANSWER
 from .tokenizer import TextStream
@@ -25,8 +25,8 @@ from .types import (Answer, Cancelled, CheckpointError, Clip, EngineError, Gener
                     Transcript)
 
 Progress = Callable[[str, float], None]
-_FEATURE_CACHE = 32
-_PREFIX_CACHE = 8
+FEATURE_CACHE_BYTES = 256 << 20  # LTU-AS: 32 x 25 x 1280 fp32 = 4 MB per window, so about 60 windows
+PREFIX_CACHE_BYTES = 512 << 20  # 7B fp16: about 0.5 MB per cached position, so a dozen clips' prompt heads
 FAMILIES: dict[str, Family] = {f.kind: f for f in (LTUAS(), Demo())}
 
 
@@ -92,8 +92,8 @@ class Engine:
         self.notes = notes
         self.last_answer: Answer | None = None
         self.memory_estimate: precision_mod.MemoryEstimate | None = None
-        self._features: OrderedDict[tuple, torch.Tensor] = OrderedDict()
-        self._prefixes: OrderedDict[tuple, object] = OrderedDict()
+        self._features: LRU[torch.Tensor] = LRU(FEATURE_CACHE_BYTES)
+        self._prefixes: LRU[object] = LRU(PREFIX_CACHE_BYTES)
         self._lock = threading.Lock()
 
     @property
@@ -221,12 +221,8 @@ class Engine:
     def _window_features(self, audio: Audio, start: float) -> torch.Tensor:
         key = (audio.content_hash, start)
         with self._lock:
-            if key not in self._features:
-                self._features[key] = self.lm.front.features(audio, start)
-                while len(self._features) > _FEATURE_CACHE:
-                    self._features.popitem(last=False)
-            self._features.move_to_end(key)
-            return self._features[key]
+            found = self._features.get(key)
+            return found if found is not None else self._features.put(key, self.lm.front.features(audio, start))
 
     def _prompt(self, question: str, text_input: str) -> tuple[list[int], list[int], str]:
         return self.family.prompt(self.tokenizer, question, text_input)
@@ -338,11 +334,7 @@ class Engine:
                 parts.append(self.lm.embed(head))
             if parts:
                 self.lm.prefill(torch.cat([p.to(self.lm.llm.dtype) for p in parts], dim=1), cache)
-            snapshot = cache
-            self._prefixes[key] = snapshot
-            while len(self._prefixes) > _PREFIX_CACHE:
-                self._prefixes.popitem(last=False)
+            snapshot = self._prefixes.put(key, cache)
         else:
             stats.reused_prefix_tokens = snapshot.get_seq_length()
-        self._prefixes.move_to_end(key)
         return self.lm.fork_cache(snapshot)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections import OrderedDict
 from pathlib import Path
 
 import torch
 
 from ..audio.io import Audio
 from .checkpoints import read_whisper
+from .lru import LRU
 from .precision import to_dtype
 from .types import CheckpointError, Segment, Transcript
 
@@ -43,22 +43,15 @@ def load_whisper(path: Path, device: torch.device):
 class Transcriber:
     """One ASR model; the same clip is never transcribed twice."""
 
-    def __init__(self, path: Path, device: torch.device, cache_size: int = 64):
+    def __init__(self, path: Path, device: torch.device, cache_bytes: int = 16 << 20):
         self.model = load_whisper(path, device)
         self.device = device
-        self.cache: OrderedDict[str, Transcript] = OrderedDict()
-        self.cache_size = cache_size
+        self.cache: LRU[Transcript] = LRU(cache_bytes)
 
     def __call__(self, audio: Audio) -> Transcript:
         key = audio.content_hash
-        if key in self.cache:
-            self.cache.move_to_end(key)
-            return self.cache[key]
-        result = self._run(audio)
-        self.cache[key] = result
-        while len(self.cache) > self.cache_size:
-            self.cache.popitem(last=False)
-        return result
+        found = self.cache.get(key)
+        return found if found is not None else self.cache.put(key, self._run(audio))
 
     def _run(self, audio: Audio) -> Transcript:
         import whisper

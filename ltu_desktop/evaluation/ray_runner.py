@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..batch.runner import Answerer, run_item
+from ..batch.runner import Answerer, new_cache, run_item
 from ..engine.types import EngineError, GenerationSettings, Profile
 
 
@@ -53,7 +53,7 @@ def _worker_class():
             if threads > 0:
                 torch.set_num_threads(threads)
             self.engine = Engine.load(profile, device=device, precision=precision)
-            self.cache: dict = {}
+            self.cache = new_cache()
 
         def answer(self, index: int, item: dict, base: str, settings: GenerationSettings, window_start: float,
                    features: str | None) -> tuple[int, dict]:
