@@ -147,14 +147,14 @@ def test_memory_stays_flat_over_many_distinct_clips(tmp_path):
     assert grew < 40, f"memory grew by {grew:.0f} MB over the last 20 clips"
 
 
-def test_engine_caches_are_bounded_by_bytes(tiny_profile, monkeypatch):
+def test_engine_caches_are_bounded_by_bytes(tiny_engine, monkeypatch):
     from ltu_desktop.audio.io import from_array
-    from ltu_desktop.engine import engine as engine_mod
+    from ltu_desktop.engine.lru import LRU
     from ltu_desktop.engine.types import GenerationSettings, Transcript
 
-    monkeypatch.setattr(engine_mod, "FEATURE_CACHE_BYTES", 1)
-    monkeypatch.setattr(engine_mod, "PREFIX_CACHE_BYTES", 1)
-    engine = engine_mod.Engine.load(tiny_profile, device="cpu", precision="fp32")
+    engine = tiny_engine
+    monkeypatch.setattr(engine, "_features", LRU(1))
+    monkeypatch.setattr(engine, "_prefixes", LRU(1))
     rng = np.random.default_rng(1)
     for _ in range(3):
         clip = engine.prepare(from_array((rng.standard_normal(16000 * 2) * 0.1).astype(np.float32)),
