@@ -31,6 +31,7 @@ class Audio:
     samples: np.ndarray
     source: str = "array"
     _digest: list[str] = field(default_factory=list, repr=False)
+    warning: str | None = None  # the file was usable but not whole (a cut-short WAV): tell the person
 
     @property
     def duration(self) -> float:
@@ -80,11 +81,16 @@ def load_audio(path: str | Path) -> Audio:
     import soundfile as sf
 
     p = Path(path)
-    if not p.exists():
-        raise AudioError(f"{p}: no such file.")
+    try:
+        size = p.stat().st_size
+    except FileNotFoundError:
+        raise AudioError(f"{p}: no such file.") from None
+    except OSError as exc:  # a name too long for the file system, a folder without permission
+        raise AudioError(f"{p.name[:80]}{'...' if len(p.name) > 80 else ''}: cannot be opened "
+                         f"({exc.strerror or exc}).") from None
     if p.is_dir():
         raise AudioError(f"{p}: is a folder, not an audio file.")
-    if p.stat().st_size == 0:
+    if size == 0:
         raise AudioError(f"{p.name}: the file is empty (0 bytes).")
     try:
         data, rate = sf.read(str(p), dtype="float32", always_2d=True)
@@ -101,7 +107,42 @@ def load_audio(path: str | Path) -> Audio:
         ) from exc
     if data.shape[0] == 0:
         raise AudioError(f"{p.name}: the file holds no audio samples.")
-    return from_array(data.mean(axis=1), rate, source=str(p))
+    audio = from_array(data.mean(axis=1), rate, source=str(p))
+    cut = _wav_shortfall(p)
+    if cut is not None:
+        audio = Audio(audio.samples, audio.source, warning=(
+            f"{p.name} is truncated: its header promises {cut[1]:.1f} s but the file ends after {cut[0]:.1f} s "
+            "(an interrupted copy or download?); using what is there."))
+    return audio
+
+
+def _wav_shortfall(p: Path) -> tuple[float, float] | None:
+    """(seconds present, seconds the header declares) of a WAV whose data chunk is cut short, else None.
+    A size of 0 or 0xFFFFFFFF is a writer that streams and never went back to fill it in: not a cut."""
+    import struct
+
+    try:
+        with open(p, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            byte_rate = 0
+            while len(chunk := f.read(8)) == 8:
+                cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if cid == b"fmt " and size >= 16:
+                    fmt = f.read(16)
+                    byte_rate = struct.unpack("<HHIIHH", fmt)[3]
+                    f.seek(size - 16 + (size & 1), 1)
+                elif cid == b"data":
+                    have = p.stat().st_size - f.tell()
+                    if size in (0, 0xFFFFFFFF) or have >= size or not byte_rate:
+                        return None
+                    return have / byte_rate, size / byte_rate
+                else:
+                    f.seek(size + (size & 1), 1)
+    except (OSError, struct.error):
+        return None
+    return None
 
 
 def _short(exc: Exception) -> str:

@@ -8,6 +8,7 @@ package imports it.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -29,7 +30,11 @@ def _is_gui(argv: list[str]) -> bool:
     """No subcommand means the app: `ltu-desktop`, `ltu-desktop clip.wav`, `ltu-desktop --theme dark`."""
     if not argv or argv[0] == "gui":
         return True
-    return Path(argv[0]).is_file() or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"))
+    try:
+        is_file = Path(argv[0]).is_file()
+    except OSError:  # a name too long for the file system is no file: the parser reports it
+        is_file = False
+    return is_file or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,3 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `ltu-desktop models list | head`: the reader left, which is no error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as exc:  # a file name too long, a full disk, a folder without permission
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1

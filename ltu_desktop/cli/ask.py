@@ -8,7 +8,8 @@ import sys
 import threading
 from pathlib import Path
 
-from .common import add_generation_args, add_model_args, load_engine, settings_from
+from .common import (add_generation_args, add_model_args, load_audio_noting, load_engine, settings_from,
+                     ticking)
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -24,11 +25,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..audio.io import load_audio
-
-    audio = load_audio(args.audio)
+    audio = load_audio_noting(args.audio)
     engine = load_engine(args)
-    clip = engine.prepare(audio, (args.window, args.window + engine.window_seconds))
+    work = "Transcribing" if args.transcript is None and engine.transcriber is not None else "Preparing"
+    with ticking(f"{work} {audio.duration:.0f} s of audio", args.quiet):
+        clip = engine.prepare(audio, (args.window, args.window + engine.window_seconds))
     stop = threading.Event()
     try:
         for piece in engine.answer(clip, args.question, transcript=args.transcript, settings=settings_from(args),
@@ -47,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         print()
         st = answer.stats
+        for note in answer.notes[len(engine.notes):]:
+            print(f"note: {note}", file=sys.stderr)
         if not args.quiet:
             heard = f" | window {clip.window[0]:.1f}-{clip.window[1]:.1f}s" if engine.hears_audio else ""
             print(f"[{engine.profile.name} | {st.device} {st.precision} | first token {st.first_token_s:.2f}s | "

@@ -5,17 +5,31 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_model_args, progress_printer
+from .common import add_model_args, progress_printer, ranged
+
+
+def _numbers(kind: type, low: float):
+    """A comma-separated list of numbers, each at least `low` (e.g. 10,50,100)."""
+    one = ranged(kind, low)
+
+    def parse(text: str) -> str:
+        for part in text.split(","):
+            if part.strip():
+                one(part.strip())
+        return text
+    return parse
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="measure load, features, transcript, first token and decode speed")
     p.add_argument("--clip", type=Path, default=None, help="audio file (default: the sample clip in resources/)")
-    p.add_argument("--questions", type=int, default=3, help="questions asked about the clip (1-5)")
-    p.add_argument("--max-new-tokens", type=int, default=40)
-    p.add_argument("--lengths", default="10,50,100", help="answer lengths (tokens) for the growth rows")
-    p.add_argument("--clip-seconds", default="5,60,300", help="clip lengths for the transcript growth rows")
-    p.add_argument("--layers", type=int, default=32, help="synthetic-7b: decoder layers (32 = full size)")
+    p.add_argument("--questions", type=ranged(int, 1, 5), default=3, help="questions asked about the clip (1-5)")
+    p.add_argument("--max-new-tokens", type=ranged(int, 1, 100_000), default=40)
+    p.add_argument("--lengths", type=_numbers(int, 1), default="10,50,100",
+                   help="answer lengths (tokens) for the growth rows")
+    p.add_argument("--clip-seconds", type=_numbers(float, 1), default="5,60,300",
+                   help="clip lengths for the transcript growth rows")
+    p.add_argument("--layers", type=ranged(int, 1, 256), default=32, help="synthetic-7b: decoder layers (32 = full size)")
     p.add_argument("--quick", action="store_true", help="seconds-long smoke run (CI): few tokens, no growth rows")
     p.add_argument("--agreement", default="", metavar="PRECISIONS",
                    help="also compare greedy answers of these precisions (e.g. bf16,int8,nf4) with fp32")
@@ -31,6 +45,21 @@ def add_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
+def check_out(folder: Path) -> None:
+    """The results folder must be writable before minutes of measuring, not after."""
+    from ..engine.types import EngineError
+
+    if folder.exists() and not folder.is_dir():
+        raise EngineError(f"--out {folder} is a file; give a folder for bench.json and bench.md.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / ".bench-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise EngineError(f"--out {folder} cannot be written: {exc.strerror or exc}.") from None
+
+
 def run(args: argparse.Namespace) -> int:
     if args.serve:
         from ..bench.serve import run_serve_bench
@@ -41,5 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
         return run_train_bench(args, progress_printer(args.quiet))
     from ..bench.runner import run_bench
+
+    check_out(args.out)
 
     return run_bench(args, progress_printer(args.quiet))

@@ -4,10 +4,40 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 DEFAULTS = dict(temperature=0.1, top_p=0.95, top_k=500, repetition_penalty=1.1, max_new_tokens=500)
+
+
+def ranged(kind: type, low: float | None = None, high: float | None = None, *, above: bool = False,
+           what: str = "") -> Callable[[str], float]:
+    """An argparse `type=` that refuses values outside [low, high] (or (low, high] with `above`), NaN and
+    infinities, naming the valid range: a nonsense value must not run silently."""
+    if low is not None and high is not None:
+        rule = f"{'above' if above else 'from'} {low} {'and up to' if above else 'to'} {high}"
+    elif low is not None:
+        rule = f"{'above' if above else 'at least'} {low}"
+    else:
+        rule = f"at most {high}"
+    name = "a whole number" if kind is int else "a number"
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {name}") from None
+        if (not math.isfinite(value) or (low is not None and (value <= low if above else value < low))
+                or (high is not None and value > high)):
+            raise argparse.ArgumentTypeError(f"{text} is out of range: use {name} {rule}{what}")
+        return value
+    parse.__name__ = kind.__name__  # argparse names the type in its own messages
+    return parse
 
 
 def progress_printer(quiet: bool):
@@ -16,6 +46,40 @@ def progress_printer(quiet: bool):
             print(f"\r[{fraction * 100:3.0f}%] {stage}\033[K", end="\n" if fraction >= 1 else "", file=sys.stderr,
                   flush=True)
     return report
+
+
+@contextmanager
+def ticking(label: str, quiet: bool, after: float = 1.0) -> Iterator[None]:
+    """A stage with no progress of its own (Whisper over a long clip) shows its elapsed time each second once
+    it has taken longer than `after`: minutes of silence look like a hang."""
+    done = threading.Event()
+
+    def tick() -> None:
+        t0, shown = time.monotonic(), False
+        while not done.wait(after if not shown else 1.0):
+            shown = True
+            print(f"\r{label}: {time.monotonic() - t0:.0f} s\033[K", end="", file=sys.stderr, flush=True)
+        if shown:
+            print(f"\r{label}: done in {time.monotonic() - t0:.0f} s\033[K", file=sys.stderr, flush=True)
+    thread = None if quiet else threading.Thread(target=tick, name="ticking", daemon=True)
+    if thread is not None:
+        thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        if thread is not None:
+            thread.join()
+
+
+def load_audio_noting(path: Path):
+    """The clip, with a note on stderr when it was usable but damaged (a cut-short WAV)."""
+    from ..audio.io import load_audio
+
+    audio = load_audio(path)
+    if audio.warning:
+        print(f"note: {audio.warning}", file=sys.stderr)
+    return audio
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
@@ -33,13 +97,16 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def add_generation_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("generation (defaults: the authors' demo)")
-    g.add_argument("--temperature", type=float, default=DEFAULTS["temperature"], help="0 = greedy")
-    g.add_argument("--top-p", type=float, default=DEFAULTS["top_p"])
-    g.add_argument("--top-k", type=int, default=DEFAULTS["top_k"])
-    g.add_argument("--repetition-penalty", type=float, default=DEFAULTS["repetition_penalty"])
-    g.add_argument("--max-new-tokens", type=int, default=DEFAULTS["max_new_tokens"])
-    g.add_argument("--seed", type=int, default=None)
-    g.add_argument("--window", type=float, default=0.0, metavar="START",
+    g.add_argument("--temperature", type=ranged(float, 0, 10, what=" (0 = greedy)"), default=DEFAULTS["temperature"],
+                   help="0-10, 0 = greedy")
+    g.add_argument("--top-p", type=ranged(float, 0, 1, above=True), default=DEFAULTS["top_p"], help="above 0, up to 1")
+    g.add_argument("--top-k", type=ranged(int, 0, what=" (0 = no limit)"), default=DEFAULTS["top_k"],
+                   help="0 = no limit")
+    g.add_argument("--repetition-penalty", type=ranged(float, 0, 10, above=True),
+                   default=DEFAULTS["repetition_penalty"], help="above 0 (1 = none)")
+    g.add_argument("--max-new-tokens", type=ranged(int, 1, 100_000), default=DEFAULTS["max_new_tokens"])
+    g.add_argument("--seed", type=ranged(int, 0, 2**63 - 1), default=None)
+    g.add_argument("--window", type=ranged(float, 0), default=0.0, metavar="START",
                    help="start (s) of the window the model hears; the transcript covers the whole clip")
     g.add_argument("--mode", default="joint", choices=["joint", "audio", "transcript"])
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from .common import add_model_args, load_engine
+from .common import add_model_args, load_audio_noting, load_engine, ticking
 
 
 def add_parser(sub) -> argparse.ArgumentParser:
@@ -19,11 +19,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..audio.io import load_audio
-
-    audio = load_audio(args.audio)
+    audio = load_audio_noting(args.audio)
     engine = load_engine(args)
-    t = engine.transcribe(audio)
+    with ticking(f"Transcribing {audio.duration:.0f} s of audio", args.quiet):
+        t = engine.transcribe(audio)
     if args.json:
         print(json.dumps({"audio_id": str(args.audio), "text": t.text, "language": t.language,
                           "no_speech": t.no_speech,

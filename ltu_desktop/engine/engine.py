@@ -282,7 +282,12 @@ class Engine:
         ids, head, prompt = self._prompt(question, text_input)
         n_head = min(common_prefix(ids, head), len(ids) - 1)
         stats.prompt_tokens = len(ids) + (clip.features.shape[1] if use_audio else 0)
+        room = self._room(stats.prompt_tokens, question, text_input)
         answer = Answer("", [], False, stats, prompt, text_input, list(self.notes), use_audio)
+        if room < s.max_new_tokens:
+            s = replace(s, max_new_tokens=room)
+            answer.notes.append(f"the answer was limited to {room} tokens: the prompt fills the rest of the "
+                                f"model's {self.context} positions")
         self.last_answer = answer
         if self.plan.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.plan.device)
@@ -322,6 +327,22 @@ class Engine:
         tail = answer.text[len(stream.shown):] if answer.text.startswith(stream.shown) else ""
         if tail:
             yield tail
+
+    @property
+    def context(self) -> int | None:
+        """Positions the LLM can attend to (prompt and answer together), when its config says."""
+        return getattr(self.lm.llm.config, "max_position_embeddings", None)
+
+    def _room(self, prompt_tokens: int, question: str, text_input: str) -> int:
+        """Tokens left for the answer; a prompt that does not fit is refused, never silently run past the
+        positions the model was trained on."""
+        if self.context is None:
+            return 1 << 30
+        if prompt_tokens >= self.context:
+            raise EngineError(f"The prompt is {prompt_tokens} tokens, but this model reads at most {self.context} "
+                              f"(question and answer together). Shorten the question ({len(question)} characters) "
+                              f"or the transcript ({len(text_input)} characters).")
+        return self.context - prompt_tokens
 
     def _prefix_cache(self, clip: Clip, head: list[int], use_audio: bool, stats: Stats):
         """A fresh copy of the KV cache for [audio tokens + prompt head], computed once per clip and window."""
