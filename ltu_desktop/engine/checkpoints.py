@@ -9,7 +9,10 @@ only index 1, the Linear, has tensors).
 from __future__ import annotations
 
 import json
+import math
+import pickle
 import re
+import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +45,12 @@ def load_pickled(path: Path, what: str) -> dict:
         raise CheckpointError(f"{what} {path.name} is not a PyTorch checkpoint (not a torch.save zip archive).")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as exc:
+        if "weights only" in str(exc).lower():  # torch's advice to load it anyway must never reach a person
+            raise CheckpointError(f"{what} {path.name} contains code (Python objects), not just tensors. It was "
+                                  f"not loaded: running it could do anything to this computer. Use the file as "
+                                  f"released.") from None
+        raise CheckpointError(f"{what} {path.name} is damaged: {str(exc).splitlines()[0][:200]}") from None
     except Exception as exc:
         raise CheckpointError(f"{what} {path.name} could not be read: {str(exc).splitlines()[0][:200]}") from exc
     if not isinstance(obj, dict):
@@ -217,10 +226,79 @@ def check_llm_folder(folder: Path) -> dict:
         cfg = json.loads(cfg_path.read_text())
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"{cfg_path} is not valid JSON: {exc}") from exc
-    weights = [p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file()]
+    weights = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin") and p.is_file())
     if not weights:
         raise CheckpointError(f"{folder} holds no weights (*.safetensors or *.bin).")
+    if not isinstance(cfg, dict):
+        raise CheckpointError(f"{cfg_path} is not a model configuration (a JSON object).")
+    for path in weights:
+        shapes = _safetensors_shapes(path) if path.suffix == ".safetensors" else _pickled_shapes(path)
+        _check_llm_shapes(path, shapes, cfg)
     return cfg
+
+
+_SAFETENSORS_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
+                      "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "U16": 2, "U32": 4, "U64": 8}
+
+
+def _safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor shapes from a safetensors header, checked against the file's length without reading the data:
+    an empty, truncated or random file is named, not passed on to a loader that would crash on it."""
+    size = path.stat().st_size
+    bad = f"LLM weights {path.name} are damaged"
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise CheckpointError(f"{bad}: the file is empty or truncated ({size} bytes).")
+        n = struct.unpack("<Q", head)[0]
+        if n > min(size - 8, 100 << 20):
+            raise CheckpointError(f"{bad}: it is not a safetensors file (its header length makes no sense).")
+        try:
+            header = json.loads(f.read(n))
+        except ValueError:
+            raise CheckpointError(f"{bad}: its safetensors header is not readable.") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{bad}: its safetensors header is not readable.")
+    shapes, end = {}, 0
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            shape, (begin, stop) = tuple(int(d) for d in t["shape"]), t["data_offsets"]
+            width = _SAFETENSORS_BYTES[t["dtype"]]
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointError(f"{bad}: the header entry of {name} is malformed.") from None
+        if stop - begin != math.prod(shape) * width:
+            raise CheckpointError(f"{bad}: {name} claims shape {shape} but holds {stop - begin} bytes.")
+        shapes[name], end = shape, max(end, stop)
+    if 8 + n + end > size:
+        raise CheckpointError(f"{bad}: the file is truncated ({size} bytes; its header needs {8 + n + end}). "
+                              f"Download or copy it again.")
+    return shapes
+
+
+def _pickled_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    sd = load_pickled(path, "LLM weights")
+    wrong = [k for k, v in sd.items() if not isinstance(v, torch.Tensor)]
+    if wrong:
+        raise CheckpointError(f"LLM weights {path.name} hold entries that are not tensors: "
+                              f"{', '.join(map(str, wrong[:5]))}")
+    return {k: tuple(v.shape) for k, v in sd.items()}
+
+
+def _check_llm_shapes(path: Path, shapes: dict[str, tuple[int, ...]], cfg: dict) -> None:
+    """The tensors whose shapes the config fixes: embeddings and head, and no layer beyond the config's."""
+    vocab, hidden, layers = cfg.get("vocab_size"), cfg.get("hidden_size"), cfg.get("num_hidden_layers")
+    wrong = [f"{k}: {shapes[k]} (the config says {(vocab, hidden)})" for k in ("model.embed_tokens.weight",
+             "lm_head.weight") if k in shapes and vocab and hidden and shapes[k] != (vocab, hidden)]
+    if layers:
+        beyond = sorted({int(m[1]) for k in shapes if (m := re.match(r"model\.layers\.(\d+)\.", k))
+                         and int(m[1]) >= layers})
+        if beyond:
+            wrong.append(f"layers {beyond[:4]} beyond the config's {layers}")
+    if wrong:
+        raise CheckpointError(f"LLM weights {path.name} do not fit {path.parent.name}/config.json: "
+                              + "; ".join(wrong[:4]))
 
 
 def validate_file(path: Path, kind: str) -> None:
