@@ -39,7 +39,8 @@ def _duration(s: float) -> str:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    """`validate_file` is the engine's strict loader: a file given to `add` is opened before it is registered."""
+    """`validate_file` is the engine's strict loader: a file given to `add`, and a downloaded one that no published
+    checksum vouches for, is opened before it is registered."""
     p = subparsers.add_parser("models", help="list, download, verify, remove or add LTU-AS model files")
     p.add_argument("--dir", type=Path, default=None, help=f"models folder (default: ${MODELS_ENV} or the app's data "
                                                           f"folder)")
@@ -66,7 +67,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     line = _StatusLine()
     try:
-        models = Models(args.dir)
+        models = Models(args.dir, validate=validate_file)
+        removed = models.clean_leftovers()
+        if removed:
+            line.say(f"Removed {len(removed)} folder(s) left by interrupted extractions "
+                     f"({human_size(sum(size for _, size in removed))}).")
         command = args.models_command or "list"
         if command == "list":
             return _list(models)
@@ -99,6 +104,8 @@ def _list(models: Models) -> int:
         extra = f", features {e.features}" if e.features else ""
         size = "" if e.own else f"~{human_size(e.approx_size)}"
         print(f"{e.name:34} {e.kind:14} {size:>9}  {state}{extra}{'  [own]' if e.own else ''}")
+    for path, size in models.leftovers():
+        print(f"{'(leftover)':34} {path.name}: {human_size(size)} from an interrupted extraction; delete it")
     print(f"\nProfiles (models folder: {models.root}):")
     for spec in models.catalog.profiles.values():
         if spec.builtin:

@@ -13,9 +13,9 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +27,8 @@ except ModuleNotFoundError:  # Python 3.10
 
 import platformdirs
 
-from .download import (DownloadCancelled, DownloadError, Fetched, Meter, Progress, extract_zip, fetch, human_size,
-                       sha256_file)
+from .download import (DownloadCancelled, DownloadError, Fetched, Meter, Mismatch, Progress, extract_zip, fetch,
+                       human_size, sha256_file, stale_work)
 
 APP = "ltu-desktop"
 CATALOG_ENV = "LTU_DESKTOP_CATALOG"
@@ -186,10 +186,28 @@ class VerifyResult:
 class Models:
     """The models folder: catalog files, the person's own files, and the record of their checksums."""
 
-    def __init__(self, root: str | Path | None = None, catalog: Catalog | None = None):
+    def __init__(self, root: str | Path | None = None, catalog: Catalog | None = None,
+                 validate: Validator | None = None):
+        """`validate(path, kind)` is the engine's strict loader: with it, a file without a published checksum is
+        opened before its hash is recorded as the truth, so a corrupt first download is never trusted."""
         self.root = models_dir(root)
         self.catalog = catalog or Catalog.load()
+        self.validate = validate
         self._lock = threading.Lock()
+
+    def leftovers(self) -> list[tuple[Path, int]]:
+        """Folders a killed extraction or swap left in the models folder, with their size (an LLM zip's is
+        13 GB each time)."""
+        return [(p, _tree_size(p)) for p in stale_work(self.root)] if self.root.is_dir() else []
+
+    def clean_leftovers(self) -> list[tuple[Path, int]]:
+        """Delete those folders; returns what was removed (a folder that could not be removed stays listed)."""
+        removed = []
+        for path, size in self.leftovers():
+            shutil.rmtree(path, ignore_errors=True)
+            if not path.exists():
+                removed.append((path, size))
+        return removed
 
     @property
     def record_path(self) -> Path:
@@ -211,8 +229,8 @@ class Models:
             data = self._records()
             change(data)
             self.root.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".records-", dir=self.root)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
+            tmp = self.root / f".records-{uuid.uuid4().hex[:8]}.tmp"
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w", encoding="utf-8") as f:
                 json.dump({"version": 1, **data}, f, indent=1, sort_keys=True)
             os.replace(tmp, self.record_path)
 
@@ -272,33 +290,65 @@ class Models:
         target = self.path_of(entry)
         if self.present(entry) and not force:
             return target
+        self.clean_leftovers()
         record = self._records()["files"].get(entry.name, {})
         stage = (lambda what: (lambda p: progress(f"{what} {entry.path}", p))) if progress else (lambda what: None)
         dest = self._download_path(entry)
-        if entry.kind == "llm-zip":
-            if dest.is_file():  # whole and verified (fetch moves it in only then); its extraction was interrupted
-                got = Fetched(dest, dest.stat().st_size, "")
+        opened = self.validate is not None and not entry.sha256
+        try:
+            if entry.kind == "llm-zip":
+                if dest.is_file():  # whole and verified (fetch moves it in only then); its extraction was interrupted
+                    got = Fetched(dest, dest.stat().st_size, "")
+                else:
+                    got = fetch(entry.urls, dest, sha256=entry.sha256, approx_size=entry.approx_size,
+                                progress=stage("downloading"), cancel=cancel, **fetch_options)
+                try:
+                    manifest = extract_zip(got.path, target, progress=stage("extracting"), cancel=cancel,
+                                           expected=record.get("manifest"),
+                                           check=(lambda folder: self._open(entry, folder)) if opened else None)
+                except DownloadError as exc:
+                    if not isinstance(exc, DownloadCancelled):
+                        got.path.unlink(missing_ok=True)
+                    raise
+                got.path.unlink()
+                new = {"path": entry.path, "size": sum(s for s, _ in manifest.values()), "manifest": manifest}
             else:
-                got = fetch(entry.urls, dest, sha256=entry.sha256, approx_size=entry.approx_size,
-                            progress=stage("downloading"), cancel=cancel, **fetch_options)
-            try:
-                manifest = extract_zip(got.path, target, progress=stage("extracting"), cancel=cancel,
-                                       expected=record.get("manifest"))
-            except DownloadError as exc:
-                if not isinstance(exc, DownloadCancelled):
-                    got.path.unlink(missing_ok=True)
+                got = fetch(entry.urls, dest, sha256=entry.sha256 or record.get("sha256"), size=record.get("size"),
+                            approx_size=entry.approx_size, progress=stage("downloading"), cancel=cancel,
+                            **fetch_options)
+                if opened:
+                    try:
+                        self._open(entry, got.path)
+                    except DownloadError:
+                        got.path.unlink(missing_ok=True)
+                        raise
+                new = {"path": entry.path, "size": got.size, "sha256": got.sha256}
+        except Mismatch as exc:
+            if entry.sha256 or not record:
                 raise
-            got.path.unlink()
-            new = {"path": entry.path, "size": sum(s for s, _ in manifest.values()), "manifest": manifest}
-        else:
-            got = fetch(entry.urls, dest, sha256=entry.sha256 or record.get("sha256"), size=record.get("size"),
-                        approx_size=entry.approx_size, progress=stage("downloading"), cancel=cancel,
-                        **fetch_options)
-            new = {"path": entry.path, "size": got.size, "sha256": got.sha256}
+            raise Mismatch(f"{exc} No checksum is published for {entry.name}: the one it was compared with was "
+                           f"recorded at its first download ({record.get('recorded', 'earlier')}) and never "
+                           f"confirmed, so that first download may have been the damaged one. If you trust the "
+                           f"server's file, run `ltu-desktop models remove {entry.name} --forget`, then download "
+                           f"again.") from None
         new.update(source="published" if entry.sha256 else "first download",
                    recorded=record.get("recorded") or time.strftime("%Y-%m-%dT%H:%M:%S"))
+        if opened:
+            new["opened"] = True  # the strict loader read it before its hash was recorded
         self._update_records(lambda d: d["files"].__setitem__(entry.name, new))
         return target
+
+    def _open(self, entry: Entry, path: Path) -> None:
+        """The strict loader on a downloaded file that no published checksum vouches for."""
+        kind = "llm" if entry.kind == "llm-zip" else entry.kind
+        try:
+            self.validate(path, kind)
+        except Exception as exc:
+            what = {"llm": "an LLM folder", "adapter": "an adapter", "full-finetune": "a full fine-tune",
+                    "whisper": "a Whisper checkpoint"}[kind]
+            raise DownloadError(f"{entry.name}: the download does not open as {what} ({exc}); it was "
+                                f"deleted and nothing was recorded. Try again later; if it repeats, the server's "
+                                f"copy is damaged.") from None
 
     def download_profile(self, name: str, **options) -> list[Path]:
         """Every missing file of a profile, one after the other (options as for `download`)."""
@@ -336,8 +386,10 @@ class Models:
         meter(meter.done, final=True)
         source = "published" if e.sha256 else "recorded"
         if digest != want:
+            hint = "" if e.sha256 or e.own else (" (the recorded one comes from its first download: if that was the "
+                                                 f"damaged one, `models remove {e.name} --forget` drops it)")
             return VerifyResult(e.name, False, f"SHA-256 differs from the {source} one: changed or damaged; "
-                                               f"remove it and download again")
+                                               f"remove it and download again{hint}")
         return VerifyResult(e.name, True, f"SHA-256 matches the {source} one")
 
     def remove(self, name: str, *, forget: bool = False) -> None:

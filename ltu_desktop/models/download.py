@@ -16,11 +16,11 @@ import re
 import shutil
 import socket
 import stat
-import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -37,6 +37,10 @@ class DownloadError(RuntimeError):
 
 class DownloadCancelled(DownloadError):
     """Stopped on request; the `.part` file stays for a later resume."""
+
+
+class Mismatch(DownloadError):
+    """A whole download whose size, checksum or content differs from what was expected; it was not installed."""
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,44 @@ def _describe_http(exc: urllib.error.HTTPError, url: str) -> str:
     return f"The download failed: HTTP {exc.code} {exc.reason} from {host}."
 
 
+def _amount(done: int, total: int | None) -> str:
+    """"12.0 MB of 20.0 MB"; exact bytes when rounding would make a shortfall look complete."""
+    if total is None:
+        return human_size(done)
+    if done < total and human_size(done) == human_size(total):
+        return f"{done:,} of {total:,} bytes"
+    return f"{human_size(done)} of {human_size(total)}"
+
+
+def _validator(meta: dict) -> str | None:
+    """What proves the server's file is still the one a `.part` began with: a strong ETag, else Last-Modified.
+    Without one a resume could splice two versions of a file, so the download starts over instead."""
+    etag = meta.get("etag") or ""
+    return etag if etag and not etag.startswith("W/") else meta.get("last_modified") or None
+
+
+def stale_work(folder: Path) -> list[Path]:
+    """Extraction and swap folders left by a killed process (their names carry the pid), safe to delete."""
+    found = []
+    for path in Path(folder).glob(".*"):
+        m = re.fullmatch(r"\..+\.(?:extracting|old)-(?:(\d+)-)?.*", path.name)
+        if m and path.is_dir() and not (m[1] and _alive(int(m[1]))):
+            found.append(path)
+    return sorted(found)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it exists but belongs to someone else
+        return True
+    return True
+
+
 def _content_range(value: str | None) -> tuple[int, int | None] | None:
     m = re.fullmatch(r"bytes (\d+)-\d+/(\d+|\*)", (value or "").strip())
     return (int(m[1]), None if m[2] == "*" else int(m[2])) if m else None
@@ -198,6 +240,9 @@ def _fetch_one(url: str, dest: Path, part: Path, *, sha256: str | None, size: in
         if cancel is not None and cancel.is_set():
             raise DownloadCancelled(f"Cancelled; {part.name} is kept and the next download resumes it.")
         offset = part.stat().st_size if part.exists() else 0
+        if offset and meta and _validator(meta) is None:  # the server gave nothing to resume against
+            _discard(part)
+            offset = 0
         try:
             result = _attempt(url, part, offset, meta, size=size, approx_size=approx_size, progress=progress,
                               cancel=cancel, timeout=timeout, chunk=chunk)
@@ -220,11 +265,11 @@ def _fetch_one(url: str, dest: Path, part: Path, *, sha256: str | None, size: in
         break
     if size is not None and total != size:
         _discard(part)
-        raise DownloadError(f"{dest.name}: the download has {total} bytes but {size} were expected; the "
+        raise Mismatch(f"{dest.name}: the download has {total} bytes but {size} were expected; the "
                             f"damaged file was deleted. Try again; if it repeats, the server's file has changed.")
     if sha256 is not None and digest != sha256:
         _discard(part)
-        raise DownloadError(f"{dest.name}: checksum mismatch (the file is corrupted or not the expected one); "
+        raise Mismatch(f"{dest.name}: checksum mismatch (the file is corrupted or not the expected one); "
                             f"it was deleted and not used. Try the download again.")
     os.replace(part, dest)
     _meta_path(part).unlink(missing_ok=True)
@@ -239,9 +284,8 @@ def _attempt(url: str, part: Path, offset: int, meta: dict, *, size: int | None,
     headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
     if offset:
         headers["Range"] = f"bytes={offset}-"
-        etag = meta.get("etag") or ""
-        validator = etag if etag and not etag.startswith("W/") else meta.get("last_modified")  # If-Range: strong
-        if validator:
+        validator = _validator(meta)
+        if validator:  # only a .part without its .json (not written by this downloader) lacks one
             headers["If-Range"] = validator
     host = urllib.request.urlparse(url).hostname or url
     try:
@@ -273,7 +317,7 @@ def _attempt(url: str, part: Path, offset: int, meta: dict, *, size: int | None,
         else:  # 200: a server that ignores Range (or a changed file, via If-Range) sends it all again
             offset, total, digest = 0, length, hashlib.sha256()
         if size is not None and total is not None and total != size:
-            raise DownloadError(f"{part.name.removesuffix('.part')}: the server's file has {total} bytes but "
+            raise Mismatch(f"{part.name.removesuffix('.part')}: the server's file has {total} bytes but "
                                 f"{size} were expected (recorded earlier); it has changed or is not the same file.")
         expect = total if total is not None else size or approx_size
         if expect is not None:
@@ -293,7 +337,7 @@ def _attempt(url: str, part: Path, offset: int, meta: dict, *, size: int | None,
                 except (OSError, http.client.HTTPException) as exc:
                     stalled = isinstance(exc, (socket.timeout, TimeoutError))
                     raise _Dropped(f"The connection to {host} {'stalled' if stalled else 'dropped'} after "
-                                   f"{human_size(done)}{f' of {human_size(total)}' if total else ''}.") from None
+                                   f"{_amount(done, total)}.") from None
                 if not block:
                     break
                 try:
@@ -309,7 +353,7 @@ def _attempt(url: str, part: Path, offset: int, meta: dict, *, size: int | None,
             os.fsync(f.fileno())
         meter(done, final=True)
         if total is not None and done < total:
-            raise _Dropped(f"The connection to {host} dropped after {human_size(done)} of {human_size(total)}.")
+            raise _Dropped(f"The connection to {host} dropped after {_amount(done, total)}.")
         return done, digest.hexdigest()
 
 
@@ -327,13 +371,16 @@ def _member_path(name: str) -> PurePosixPath | None:
 
 
 def extract_zip(archive: Path, target: Path, *, progress: ProgressFn | None = None,
-                cancel: threading.Event | None = None, expected: dict[str, list] | None = None) -> dict[str, list]:
+                cancel: threading.Event | None = None, expected: dict[str, list] | None = None,
+                check: Callable[[Path], None] | None = None) -> dict[str, list]:
     """Extract into a temporary folder beside `target`, then rename it into place; never writes outside it.
 
     Every member is checked before anything is written: absolute paths, `..`, and symlinks refuse the
     whole archive. A single top-level folder is unwrapped so `target` holds the files directly.
     Returns {relative path: [size, sha256]} of what was written, for later verification; with
-    `expected` (recorded from an earlier download) a different content is refused before it is installed.
+    `expected` (recorded from an earlier download) a different content is refused before it is installed,
+    and `check(folder)` (the strict loader) may refuse it too. The temporary folder's name carries the pid,
+    so `stale_work` can tell a killed extraction's leftovers from a running one.
     """
     target = Path(target)
     try:
@@ -353,7 +400,8 @@ def extract_zip(archive: Path, target: Path, *, progress: ProgressFn | None = No
         total = sum(info.file_size for info, _ in plan)
         target.parent.mkdir(parents=True, exist_ok=True)
         check_free_space(target.parent, total, f"extracting {archive.name}")
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.extracting-", dir=target.parent))
+        tmp = target.parent / f".{target.name}.extracting-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()  # with the person's umask, like the files inside
         manifest: dict[str, list] = {}
         meter, done = Meter(progress, 0, total), 0
         try:
@@ -378,8 +426,10 @@ def extract_zip(archive: Path, target: Path, *, progress: ProgressFn | None = No
             if expected is not None and manifest != expected:
                 changed = sorted(set(expected) ^ set(manifest)
                                  | {k for k, v in manifest.items() if v != expected.get(k)})
-                raise DownloadError(f"{archive.name} differs from the first download ({', '.join(changed[:3])}); it "
+                raise Mismatch(f"{archive.name} differs from the first download ({', '.join(changed[:3])}); it "
                                     f"was not installed. The server's copy has changed or the download is corrupted.")
+            if check is not None:
+                check(tmp)
             _swap_in(tmp, target)
         except zipfile.BadZipFile as exc:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -398,7 +448,7 @@ def _swap_in(tmp: Path, target: Path) -> None:
     """Replace `target` by `tmp` with renames only, so a crash leaves either the old or the new folder."""
     old = None
     if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        old = target.with_name(f".{target.name}.old-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         os.replace(target, old)
     os.replace(tmp, target)
     if old is not None:

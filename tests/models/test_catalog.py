@@ -216,8 +216,18 @@ def run_cli(*argv: str) -> int:
     return args.func(args)
 
 
-def test_cli_list_download_verify_remove(server, tmp_path, monkeypatch, capsys):  # noqa: F811
-    server.files.update({"a.bin": ADAPTER, "llm.zip": llm_zip(), "w.pt": b"whisper"})
+def real_llm_zip(folder: Path) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for f in folder.iterdir():
+            zf.write(f, f"vicuna/{f.name}")
+    return buf.getvalue()
+
+
+def test_cli_list_download_verify_remove(server, tmp_path, monkeypatch, capsys, tiny_profile):  # noqa: F811
+    """The CLI opens what no checksum vouches for before recording it, so the files served here are real."""
+    server.files.update({"a.bin": tiny_profile.adapter.read_bytes(), "llm.zip": real_llm_zip(tiny_profile.llm),
+                         "w.pt": b"whisper"})
     data = catalog_data(server.base)
     lines = [f'default_profile = "{data["default_profile"]}"']
     for table in ("files", "profiles"):
