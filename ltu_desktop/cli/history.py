@@ -13,8 +13,9 @@ from ..store.history import Conversation, History, HistoryError
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("history", help="list, show and export the saved conversations",
                               description="The history is kept in LTU_DESKTOP_DATA (default: the user data folder).")
-    sub = p.add_subparsers(dest="history_command", required=True, metavar="{list,show,export}")
+    sub = p.add_subparsers(dest="history_command", required=True, metavar="{list,show,export,dismiss}")
     sub.add_parser("list", help="clips with their conversations")
+    sub.add_parser("dismiss", help="stop the note about a damaged history kept aside (the file stays)")
     s = sub.add_parser("show", help="print one conversation as Markdown")
     s.add_argument("id", type=int, help="conversation id (see `history list`)")
     e = sub.add_parser("export", help="write conversations to Markdown or JSON (JSON works as `batch --input`)")
@@ -55,9 +56,14 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         with History() as history:
-            if history.notice:
+            if history.notice and args.history_command != "dismiss":
                 print(f"note: {history.notice}", file=sys.stderr)
-            if args.history_command == "list":
+            if args.history_command == "dismiss":
+                kept = history.kept_aside()
+                history.dismiss_notice()
+                print(f"Dismissed; kept: {', '.join(str(k) for k in kept)}." if kept else "Nothing to dismiss.",
+                      file=sys.stderr)
+            elif args.history_command == "list":
                 _list(history)
             elif args.history_command == "show":
                 sys.stdout.write(to_markdown([history.conversation(args.id)]))

@@ -1,7 +1,7 @@
 """The history of clips and conversations in SQLite.
 
 Questions are saved when asked and answers while they stream, so a crash or a kill -9 loses at most the last
-fraction of a second. Only the standard library (and `platformdirs` via `paths`) is imported: the Qt GUI uses this.
+fraction of a second (a second for answers over 16 KB). Only the standard library (and `platformdirs` via `paths`) is imported: the Qt GUI uses this.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ Status = Literal["complete", "stopped", "failed", "interrupted", "streaming"]
 STATUSES: tuple[str, ...] = ("complete", "stopped", "failed", "interrupted", "streaming")
 FINAL_STATUSES = STATUSES[:4]
 STALE_LOCK_S = 60.0  # a lock file younger than this may belong to a process that has not locked it yet
+PARTIAL_PAGE = 4096  # an answer rewritten on every update costs a page per 4 KB of it ...
+PARTIAL_SPACING_S = 0.25  # ... so a long one is saved at most every 0.25 s per 4 KB, at most once a second
+DISMISSED = "dismissed-notices.txt"  # names of damaged histories kept aside that the person was told about
 
 # Each entry upgrades the schema by one version (PRAGMA user_version). Never edit a released entry: add one.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -265,19 +268,32 @@ class History:
         self.recordings_dir = self.folder / "recordings"
         self.timeout = timeout
         self.session = uuid.uuid4().hex
-        self.notice: str | None = None  # set when a damaged file was moved aside: show it to the person
+        self.notice: str | None = None  # a damaged file kept aside, or a history that can only be read: show it
         self.moved_aside: Path | None = None
+        self.read_only = False  # a full disk or a read-only folder: the history is shown, nothing new is saved
         self._lock = threading.RLock()
+        self._partial: dict[int, tuple[float, str | None]] = {}  # message id -> (last write, text not yet written)
+        self._session_lock: _SessionLock | None = None
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._session_lock = _SessionLock(self.folder / "locks", self.session)
         except OSError as exc:
-            raise HistoryError(f"Cannot use the history folder {self.folder}: {exc}", "io") from exc
+            if not self.path.is_file():
+                raise HistoryError(f"Cannot use the history folder {self.folder}: {exc}", "io") from exc
+            self._conn = self._open_read_only(exc.strerror or str(exc))
+            return
         try:
             self._conn = self._open()
+        except HistoryError as exc:
+            if exc.reason not in ("full", "readonly", "io") or not self.path.is_file():
+                self._session_lock.release()
+                raise
+            self._conn = self._open_read_only(str(exc))
         except BaseException:
             self._session_lock.release()
             raise
+        if self.notice is None:
+            self.notice = self._kept_aside_notice()
 
     # ---- opening -------------------------------------------------------------------------------------------
 
@@ -317,6 +333,68 @@ class History:
                 conn.close()
             raise
 
+    def _open_read_only(self, why: str) -> sqlite3.Connection:
+        """The history as it is, for reading, when it cannot be written: a full disk or a read-only folder must
+        not hide the conversations. `immutable` is the last resort when SQLite cannot even create its shared-memory
+        file; nothing can write the file then either."""
+        from urllib.parse import quote
+
+        failure: sqlite3.Error | None = None
+        for mode in ("mode=ro", "immutable=1"):
+            try:
+                conn = sqlite3.connect(f"file:{quote(str(self.path))}?{mode}", uri=True, timeout=self.timeout,
+                                       isolation_level=None, check_same_thread=False)
+            except sqlite3.Error as exc:
+                failure = exc
+                continue
+            try:
+                conn.row_factory = sqlite3.Row
+                if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                    conn.close()
+                    if self._session_lock is not None:
+                        self._session_lock.release()
+                    raise HistoryError(f"The history {self.path} cannot be written ({why}) and needs an upgrade "
+                                       "that writes to it; free some space or fix the folder's permissions.", "io")
+                conn.execute("SELECT COUNT(*) FROM messages").fetchone()
+            except sqlite3.Error as exc:
+                conn.close()
+                failure = exc
+                continue
+            self.read_only = True
+            self.notice = (f"The history in {self.folder} can only be read ({why.rstrip('.')}): it is shown, but "
+                           "nothing new is saved until there is free space and the folder can be written.")
+            log.info(self.notice)
+            return conn
+        if self._session_lock is not None:
+            self._session_lock.release()
+        raise HistoryError(f"Cannot read the history {self.path}: {failure} ({why}).", "io")
+
+    def _kept_aside_notice(self) -> str | None:
+        """Damaged histories moved aside stay a visible note on every start until the person dismisses it."""
+        kept = self.kept_aside()
+        if not kept:
+            return None
+        names = ", ".join(p.name for p in kept)
+        return (f"An earlier, damaged history is kept in {self.folder} as {names}. Delete it once you no longer "
+                "need it; `ltu-desktop history dismiss` hides this note.")
+
+    def kept_aside(self) -> list[Path]:
+        """Damaged history files moved aside that the person has not dismissed."""
+        try:
+            dismissed = set((self.folder / DISMISSED).read_text(encoding="utf-8").split("\n"))
+        except OSError:
+            dismissed = set()
+        return sorted(p for p in self.folder.glob(f"{DB_NAME}.corrupt-*")
+                      if not p.name.endswith(("-wal", "-shm")) and p.name not in dismissed)
+
+    def dismiss_notice(self) -> None:
+        """The person has seen where the damaged history is kept: stop saying so (the file itself stays)."""
+        kept = [p.name for p in self.kept_aside()]
+        if kept:
+            with open(self.folder / DISMISSED, "a", encoding="utf-8") as f:
+                f.write("".join(f"{name}\n" for name in kept))
+        self.notice = None
+
     def _check(self, conn: sqlite3.Connection) -> int:
         """Read-only checks first: a newer or damaged file must not be written to."""
         version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -331,7 +409,7 @@ class History:
         return version
 
     def _move_aside(self, detail: str) -> None:
-        if self._session_lock.others_alive():  # moving it would pull the file from under a running instance
+        if self._session_lock is not None and self._session_lock.others_alive():  # moving it would pull the file from under a running instance
             raise HistoryError(f"The history in {self.path} is damaged ({detail}). Close the other ltu-desktop "
                                "windows and commands and start again: the damaged file will be kept aside and a "
                                "new history started.", "corrupt")
@@ -351,8 +429,8 @@ class History:
                                f"({exc}); move or delete it yourself.", "corrupt") from exc
         self.moved_aside = target
         self.notice = (f"The history file {self.path} was damaged ({detail}). It was kept as {target.name} and a "
-                       "new, empty history was started.")
-        log.warning(self.notice)
+                       "new, empty history was started; `ltu-desktop history dismiss` hides this note.")
+        log.info(self.notice)  # the caller shows the notice; a warning would print it a second time
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         """One transaction per version; the version is re-read under the write lock so two processes starting
@@ -451,9 +529,11 @@ class History:
                     self._conn.execute("PRAGMA optimize")
                 except sqlite3.Error:
                     pass
+                self._flush_partials()
                 self._conn.close()
                 self._conn = None
-            self._session_lock.release()
+            if self._session_lock is not None:
+                self._session_lock.release()
 
     def __enter__(self) -> History:
         return self
@@ -619,9 +699,31 @@ class History:
                  json.dumps(dict(settings or {}), default=str), self.session, now, now)).lastrowid
 
     def update_partial(self, message_id: int, text: str) -> None:
-        """The answer so far; one UPDATE in its own commit (WAL, synchronous=NORMAL: no fsync)."""
-        self._run("UPDATE messages SET answer = ?, updated_at = ? WHERE id = ? AND status = 'streaming'",
-                  (text, time.time(), message_id))
+        """The answer so far; one UPDATE in its own commit (WAL, synchronous=NORMAL: no fsync).
+
+        SQLite rewrites the whole row, so a long answer is written at most every PARTIAL_SPACING_S per 4 KB of
+        it (and at most a second apart): the bytes written per second stay bounded however long the answer
+        grows, and a kill loses at most that last stretch. A short answer is written on every update."""
+        now = time.monotonic()
+        with self._lock:
+            last, _ = self._partial.get(message_id, (0.0, None))
+            if now - last < min(1.0, PARTIAL_SPACING_S * (len(text) // PARTIAL_PAGE)):
+                self._partial[message_id] = (last, text)
+                return
+            self._partial[message_id] = (now, None)
+            self._run("UPDATE messages SET answer = ?, updated_at = ? WHERE id = ? AND status = 'streaming'",
+                      (text, time.time(), message_id))
+
+    def _flush_partials(self) -> None:
+        """Write the updates the spacing held back (on close: the answers' last words)."""
+        for message_id, (_, text) in list(self._partial.items()):
+            if text is not None:
+                try:
+                    self._run("UPDATE messages SET answer = ?, updated_at = ? WHERE id = ? AND status = 'streaming'",
+                              (text, time.time(), message_id))
+                except HistoryError:
+                    pass
+        self._partial.clear()
 
     def finish(self, message_id: int, text: str, status: Status = "complete", stats: Mapping[str, Any] | None = None,
                error: str | None = None, *, transcript_used: str | None = None, profile: str | None = None,
@@ -633,6 +735,8 @@ class History:
             raise ValueError(f"finish status must be one of {', '.join(FINAL_STATUSES)}, not {status!r}")
         s = dict(stats or {})
         tokens = s.get("token_count", s.get("new_tokens"))
+        with self._lock:
+            self._partial.pop(message_id, None)
         self._run(
             "UPDATE messages SET answer = ?, status = ?, error = ?, stats_json = ?, first_token_s = ?,"
             " tokens_per_s = ?, token_count = ?, device = COALESCE(?, device), precision = COALESCE(?, precision),"
