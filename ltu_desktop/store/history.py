@@ -339,6 +339,11 @@ class History:
         file; nothing can write the file then either."""
         from urllib.parse import quote
 
+        try:
+            full = shutil.disk_usage(self.folder).free < (1 << 20)
+        except OSError:
+            full = False
+        why = "the disk is full" if full else why.rstrip(".")
         failure: sqlite3.Error | None = None
         for mode in ("mode=ro", "immutable=1"):
             try:
@@ -361,8 +366,8 @@ class History:
                 failure = exc
                 continue
             self.read_only = True
-            self.notice = (f"The history in {self.folder} can only be read ({why.rstrip('.')}): it is shown, but "
-                           "nothing new is saved until there is free space and the folder can be written.")
+            self.notice = (f"The history in {self.folder} can only be read ({why}): it is shown, but nothing new "
+                           "is saved until there is free space and the folder can be written; restart then.")
             log.info(self.notice)
             return conn
         if self._session_lock is not None:
@@ -483,11 +488,17 @@ class History:
             return HistoryError(f"Cannot read or write the history {self.path}: {exc}.", "io")
         return HistoryError(f"History database error in {self.path}: {exc}.")
 
+    def _writable(self) -> sqlite3.Connection:
+        conn = self._connection()
+        if self.read_only:
+            raise HistoryError(f"Not saved: {self.notice}", "readonly")
+        return conn
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction; any SQLite failure is rolled back and raised as a HistoryError."""
         with self._lock:
-            conn = self._connection()
+            conn = self._writable()
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 yield conn
@@ -503,10 +514,11 @@ class History:
                 raise
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        """One statement in autocommit mode (its own transaction)."""
+        """One write statement in autocommit mode (its own transaction)."""
         with self._lock:
+            conn = self._writable()
             try:
-                return self._connection().execute(sql, params)
+                return conn.execute(sql, params)
             except sqlite3.Error as exc:
                 raise self._error(exc) from exc
 
@@ -529,7 +541,8 @@ class History:
                     self._conn.execute("PRAGMA optimize")
                 except sqlite3.Error:
                     pass
-                self._flush_partials()
+                if not self.read_only:
+                    self._flush_partials()
                 self._conn.close()
                 self._conn = None
             if self._session_lock is not None:
