@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -128,9 +128,9 @@ def write(conversations: Sequence[Conversation], path: str | os.PathLike, fmt: F
     text = to_json(conversations) if format_for(path, fmt) == "json" else to_markdown(conversations)
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+    tmp = target.with_name(f"{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:  # created with the person's umask, like any file they save
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, target)
     except BaseException:

@@ -129,3 +129,18 @@ def test_short_answers_are_still_written_on_every_update(tmp_path):
         for text in ("a", "a b", "a b c"):
             h.update_partial(mid, text)
             assert h.message(mid).answer == text
+
+
+def test_an_export_follows_the_umask(tmp_path):
+    import stat
+
+    from ltu_desktop.store.export import export
+
+    _filled(tmp_path)
+    old = os.umask(0o022)
+    try:
+        with History(tmp_path) as h:
+            export(h, tmp_path / "out.json")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.json").stat().st_mode) == 0o644
