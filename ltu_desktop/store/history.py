@@ -1,7 +1,8 @@
 """The history of clips and conversations in SQLite.
 
 Questions are saved when asked and answers while they stream, so a crash or a kill -9 loses at most the last
-fraction of a second (a second for answers over 16 KB). Only the standard library (and `platformdirs` via `paths`) is imported: the Qt GUI uses this.
+fraction of a second (a second for answers over 16 KB). Only the standard library (and `platformdirs` via
+`paths`) is imported: the Qt GUI uses this.
 """
 
 from __future__ import annotations
@@ -414,7 +415,8 @@ class History:
         return version
 
     def _move_aside(self, detail: str) -> None:
-        if self._session_lock is not None and self._session_lock.others_alive():  # moving it would pull the file from under a running instance
+        # moving it would pull the file from under a running instance
+        if self._session_lock is not None and self._session_lock.others_alive():
             raise HistoryError(f"The history in {self.path} is damaged ({detail}). Close the other ltu-desktop "
                                "windows and commands and start again: the damaged file will be kept aside and a "
                                "new history started.", "corrupt")
