@@ -132,7 +132,8 @@ def add_scale_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--ray", metavar="auto|local|ADDRESS",
                    help="spread the items over Ray actors, one engine per GPU: local (start Ray here), auto (the "
                         "cluster this machine joined) or a cluster address (pip install 'ltu-desktop[cluster]')")
-    g.add_argument("--cpus-per-worker", type=ranged(int, 1), default=4, help="cores per engine on CPU-only Ray clusters")
+    g.add_argument("--cpus-per-worker", type=ranged(int, 1), default=4,
+                   help="cores per engine on CPU-only Ray clusters")
     g.add_argument("--workers", type=ranged(int, 1), default=None, help="number of engines (default: one per GPU)")
 
 
