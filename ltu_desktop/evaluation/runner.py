@@ -16,7 +16,7 @@ def task_items(task: Task, data: Path) -> list[dict]:
     """Every item asks the task's fixed question, as the authors' batch script does; `input` and `output` stay."""
     items = read_items(data)
     for n, item in enumerate(items):
-        if "output" not in item:
+        if not isinstance(item, dict) or "output" not in item:
             raise EngineError(f"{data}: item {n} has no `output` (the reference answer) to score against.")
     return [{**item, "instruction": task.prompt} for item in items]
 
