@@ -16,7 +16,7 @@ from pathlib import Path
 CONFIG_ENV = "LTU_DESKTOP_CONFIG"
 FILE_NAME = "settings.json"
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8", "nf4")
 THEMES = ("system", "light", "dark")
 
 

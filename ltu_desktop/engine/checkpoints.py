@@ -107,19 +107,27 @@ def read_adapter(path: Path) -> AdapterWeights:
         )
     width = tltr["time_tr.attn.query.weight"].shape[1]
     hidden = proj["1.weight"].shape[0]
-    expect = _block_shapes(width)
-    wrong = [
-        f"{TLTR_PREFIX}{blk}.{t}: {tuple(tltr[f'{blk}.{t}'].shape)} (expected {s})"
-        for blk in ("time_tr", "layer_tr") for t, s in expect.items() if tuple(tltr[f"{blk}.{t}"].shape) != s
-    ]
-    if tuple(proj["1.weight"].shape) != (hidden, width) or tuple(proj["1.bias"].shape) != (hidden,):
-        wrong.append(f"{PROJ_PREFIX}1: weight {tuple(proj['1.weight'].shape)}, bias {tuple(proj['1.bias'].shape)}")
+    want = {f"{TLTR_PREFIX}{blk}.{t}": s for blk in ("time_tr", "layer_tr") for t, s in _block_shapes(width).items()}
+    want |= {f"{PROJ_PREFIX}1.weight": (hidden, width), f"{PROJ_PREFIX}1.bias": (hidden,)}
+    found = {TLTR_PREFIX + k: v for k, v in tltr.items()} | {PROJ_PREFIX + k: v for k, v in proj.items()}
+    wrong = misshapen(found, want)
     if wrong:
-        raise CheckpointError(f"Adapter {Path(path).name} has misshapen tensors: " + "; ".join(wrong[:6]))
+        raise CheckpointError(f"Adapter {Path(path).name} has misshapen tensors (the audio width is {width}, read "
+                              f"from time_tr.attn.query.weight): " + "; ".join(wrong[:6]))
     ranks = {v.shape[0] for (_, _, ab), v in lora.items() if ab == "A"}
     if len(ranks) > 1:
         raise CheckpointError(f"Adapter {Path(path).name}: LoRA ranks differ between layers: {sorted(ranks)}")
     return AdapterWeights(tltr, proj, lora, llm, width, hidden, ranks.pop() if ranks else None)
+
+
+def misshapen(found: dict[str, torch.Tensor], want: dict[str, tuple[int, ...]]) -> list[str]:
+    """One "name: expected (..), found (..)" per tensor whose shape differs, in `want`'s order."""
+    return [f"{k}: expected {_shape(s)}, found {_shape(found[k].shape)}" for k, s in want.items()
+            if k in found and tuple(found[k].shape) != tuple(s)]
+
+
+def _shape(shape) -> str:
+    return str(tuple(int(n) for n in shape))
 
 
 def _block_shapes(w: int) -> dict[str, tuple[int, ...]]:
@@ -144,9 +152,7 @@ def check_lora(lora: dict[tuple[int, str, str], torch.Tensor], n_layers: int, q_
                     missing.append(key)
                     continue
                 r = t.shape[0] if ab == "A" else t.shape[1]
-                want = (r, hidden) if ab == "A" else (out, r)
-                if tuple(t.shape) != want:
-                    wrong.append(f"{key}: {tuple(t.shape)} (expected {want})")
+                wrong += misshapen({key: t}, {key: (r, hidden) if ab == "A" else (out, r)})
     extra = sorted({i for (i, _, _) in lora if i >= n_layers})
     if missing:
         raise CheckpointError(
@@ -208,7 +214,7 @@ def read_whisper(path: Path, encoder_only: bool) -> WhisperCheckpoint:
             f"Whisper checkpoint {name} lacks {len(missing)} tensor(s): " + ", ".join(missing[:6])
             + (" ..." if len(missing) > 6 else "")
         )
-    wrong = [f"{k}: {tuple(sd[k].shape)} (expected {s})" for k, s in want.items() if tuple(sd[k].shape) != s]
+    wrong = misshapen(sd, want)
     if wrong:
         raise CheckpointError(f"Whisper checkpoint {name} has misshapen tensors: " + "; ".join(wrong[:5]))
     return WhisperCheckpoint(dims, sd)

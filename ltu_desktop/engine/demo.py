@@ -13,6 +13,9 @@ from .types import Profile
 class Demo(Family):
     kind = "demo"
     hears_audio = False
+    # Greedy: sampling lets a 135M model drift into facts nobody said, and the same question must get the
+    # same answer in the app and on the command line.
+    defaults = {"temperature": 0.0}
 
     def load(self, profile: Profile, plan: Plan, notes: list[str], progress: Progress) -> tuple[AudioLM, object]:
         progress(f"Reading the LLM from {profile.llm.name}", 0.1)

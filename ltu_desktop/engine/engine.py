@@ -42,6 +42,11 @@ def memory_plan(profile: Profile, plan: precision_mod.Plan) -> precision_mod.Mem
         return None
 
 
+def memory_options(profile: Profile, device: str) -> dict[str, precision_mod.MemoryEstimate | None]:
+    """Each precision offered on `device` with its memory estimate for this profile (None: no estimate)."""
+    return {p: memory_plan(profile, precision_mod.plan(device, p)) for p in precision_mod.offered(device)}
+
+
 def _transcribe_until(transcriber: Transcriber, clips: Callable[[], list[Audio]], done: threading.Event) -> None:
     """Transcribe each waiting clip once until `done`; a failure is left for the clip's own request to report."""
     seen: set[str] = set()
@@ -119,6 +124,10 @@ class Engine:
         """How much of the clip the model hears at once (0 when it hears nothing)."""
         return self.lm.front.window_seconds if self.lm.front is not None else 0.0
 
+    def default_settings(self, **given) -> GenerationSettings:
+        """The family's defaults (greedy for the demo) under the settings given; None values are not given."""
+        return GenerationSettings(**{**self.family.defaults, **{k: v for k, v in given.items() if v is not None}})
+
     @property
     def last_stats(self) -> Stats | None:
         return self.last_answer.stats if self.last_answer else None
@@ -149,7 +158,7 @@ class Engine:
         if memory is not None and not memory.fits:
             better = [p for p in precision_mod.fitting_precisions(plan.device)
                       if memory_plan(profile, precision_mod.plan(device, p)).fits]
-            hint = f"try --precision {better[0]}" if better else "no precision fits: free memory or use a GPU"
+            hint = f"choose precision {better[0]}" if better else "no precision fits: free memory or use a GPU"
             raise EngineError(f"{profile.describe()} in {plan.describe()} needs {memory.describe()}; {hint}.")
         done = threading.Event()
         early: threading.Thread | None = None

@@ -99,6 +99,8 @@ class Family:
     kind: ClassVar[str]
     hears_audio: ClassVar[bool] = True
     reads_transcript: ClassVar[bool] = True
+    # Generation settings that differ from GenerationSettings' (the authors' demo) for this family.
+    defaults: ClassVar[dict] = {}
 
     def load(self, profile: Profile, plan: Plan, notes: list[str], progress: Progress) -> tuple[AudioLM, object]:
         """The model and its tokenizer, strictly checked; raises CheckpointError naming what is wrong."""

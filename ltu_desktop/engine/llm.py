@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .checkpoints import IGNORABLE_BASE_KEYS, AdapterWeights, check_lora, check_llm_folder
+from .checkpoints import IGNORABLE_BASE_KEYS, AdapterWeights, check_lora, check_llm_folder, misshapen
 from .precision import Plan
 from .types import CheckpointError
 
@@ -37,6 +37,10 @@ def load_llm(folder: Path, plan: Plan, notes: list[str], require_llama: bool) ->
             attn_implementation="sdpa", **kwargs
         )
     except (OSError, ValueError, RuntimeError) as exc:
+        wrong = _misshapen_llm(folder) if "mismatched" in str(exc) else []
+        if wrong:
+            raise CheckpointError(f"The LLM in {folder} has misshapen tensors (expected from its config.json): "
+                                  + "; ".join(wrong[:6])) from exc
         raise CheckpointError(f"The LLM in {folder} could not be loaded: {str(exc).splitlines()[0][:300]}") from exc
     missing = sorted(k for k in info.get("missing_keys", ()) if not k.endswith("rotary_emb.inv_freq"))
     if cfg.get("tie_word_embeddings"):
@@ -56,6 +60,24 @@ def load_llm(folder: Path, plan: Plan, notes: list[str], require_llama: bool) ->
         notes.append(f"Ignored {len(unexpected)} extra tensor(s) in the base folder (the adapter's copies are used): "
                      + ", ".join(unexpected[:3]) + (" ..." if len(unexpected) > 3 else ""))
     return model.eval() if kwargs else model.to(plan.device).eval()
+
+
+def _misshapen_llm(folder: Path) -> list[str]:
+    """Expected (the model its config.json builds) against found (the weight files' headers), tensor by tensor."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    with torch.device("meta"):
+        want = {k: tuple(v.shape) for k, v in
+                AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(str(folder))).state_dict().items()}
+    from safetensors import safe_open
+
+    shapes: dict[str, torch.Tensor] = {}
+    for f in sorted(Path(folder).glob("*.safetensors")):
+        with safe_open(str(f), "pt") as st:
+            shapes |= {k: torch.empty(st.get_slice(k).get_shape(), device="meta") for k in st.keys()}
+    for f in sorted(Path(folder).glob("*.bin")):
+        shapes |= torch.load(f, map_location="meta", weights_only=True)
+    return misshapen(shapes, want)
 
 
 def _bnb_config(plan: Plan):

@@ -36,10 +36,28 @@ def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise EngineError("CUDA was requested but no CUDA GPU is available to PyTorch; use --device cpu.")
+        raise EngineError("CUDA was requested but no CUDA GPU is available to PyTorch; choose the CPU as the device.")
     if device not in ("cpu",) and not device.startswith("cuda"):
         raise EngineError(f"Unknown device {device!r}: use auto, cpu or cuda.")
     return torch.device(device)
+
+
+def devices() -> tuple[str, ...]:
+    """The device choices this machine has: CUDA only where PyTorch sees a GPU."""
+    return ("auto", "cpu", "cuda") if torch.cuda.is_available() else ("auto", "cpu")
+
+
+def offered(device: str) -> tuple[str, ...]:
+    """Every precision `plan` accepts on this device ("auto" first); bitsandbytes' ones only when it is installed."""
+    from importlib.util import find_spec
+
+    dev = resolve_device(device)
+    bnb = find_spec("bitsandbytes") is not None
+    if dev.type == "cuda":
+        names = ["fp16", *(["bf16"] if torch.cuda.is_bf16_supported() else []), *(["int8", "nf4"] if bnb else [])]
+    else:
+        names = ["fp32", "bf16", "int8", *(["nf4"] if bnb else [])]
+    return ("auto", *names)
 
 
 def plan(device: str = "auto", precision: str = "auto") -> Plan:

@@ -42,8 +42,34 @@ def test_adapter_misshapen_tensor_is_refused(tiny_profile, tmp_path):
     sd = torch.load(tiny_profile.adapter, weights_only=True)
     sd["base_model.model.model.audio_encoder.time_tr.attn.out.bias"] = torch.zeros(3)
     torch.save(sd, tmp_path / "a.bin")
-    with pytest.raises(CheckpointError, match=r"time_tr\.attn\.out\.bias: \(3,\)"):
+    with pytest.raises(CheckpointError, match=r"time_tr\.attn\.out\.bias: expected \(64,\), found \(3,\)"):
         _load(_with(tiny_profile, adapter=tmp_path / "a.bin"))
+
+
+def test_misshapen_projection_names_expected_and_found_per_tensor(tiny_profile, tmp_path):
+    """Issue 14: "audio_proj.1: weight (64, 32), bias (64,)" said neither what was expected nor which was wrong."""
+    sd = torch.load(tiny_profile.adapter, weights_only=True)
+    sd["base_model.model.model.audio_proj.1.bias"] = torch.zeros(63)
+    torch.save(sd, tmp_path / "a.bin")
+    with pytest.raises(CheckpointError) as caught:
+        _load(_with(tiny_profile, adapter=tmp_path / "a.bin"))
+    assert "model.audio_proj.1.bias: expected (64,), found (63,)" in str(caught.value)
+    assert "audio_proj.1.weight" not in str(caught.value)
+
+
+def test_misshapen_llm_tensor_names_expected_and_found(tiny_profile, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    llm = tmp_path / "llm"
+    shutil.copytree(tiny_profile.llm, llm)
+    weights = next(llm.glob("*.safetensors"))
+    sd = load_file(str(weights))
+    key = "model.layers.0.mlp.up_proj.weight"
+    rows, cols = sd[key].shape
+    sd[key] = torch.zeros(rows + 1, cols)
+    save_file(sd, str(weights), metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match=rf"{key}: expected \({rows}, {cols}\), found \({rows + 1}, {cols}\)"):
+        _load(_with(tiny_profile, llm=llm))
 
 
 def test_adapter_for_another_llm_width_is_refused(tiny_profile, tmp_path):

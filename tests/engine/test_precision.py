@@ -42,7 +42,7 @@ def test_a_plan_that_does_not_fit_is_refused_with_a_suggestion(tiny_profile, tmp
 
     (tmp_path / "config.json").write_text(json.dumps({**VICUNA_7B, "model_type": "llama"}))
     monkeypatch.setattr(precision, "available_mb", lambda device: 24 * 1024.0)
-    with pytest.raises(EngineError, match=r"needs about 2\d\.\d GiB of 24.0 GiB.*try --precision bf16"):
+    with pytest.raises(EngineError, match=r"needs about 2\d\.\d GiB of 24.0 GiB.*choose precision bf16"):
         Engine.load(replace(tiny_profile, llm=tmp_path), device="cpu", precision="fp32")
     monkeypatch.setattr(precision, "available_mb", lambda device: 100.0)
     with pytest.raises(EngineError, match="no precision fits"):
