@@ -81,6 +81,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             created_at REAL NOT NULL)""",
         "CREATE INDEX transcript_edits_clip ON transcript_edits(clip_id, id)",
     ),
+    (  # 3: ASR transcripts by the audio's content hash and the ASR model, so a restart does not redo them
+        """CREATE TABLE transcripts (
+            content_hash TEXT NOT NULL,
+            asr_model TEXT NOT NULL,
+            data_json TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            PRIMARY KEY (content_hash, asr_model))""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -614,10 +622,23 @@ class History:
         clip = self.clip(clip_id)
         with self._write() as c:
             c.execute("DELETE FROM clips WHERE id = ?", (clip_id,))
+            c.execute("DELETE FROM transcripts WHERE content_hash = ?", (clip.content_hash,))
         if clip.recording_path:
             owned = Path(clip.recording_path)
             if owned.resolve().parent == self.recordings_dir.resolve():  # never delete a file the store does not own
                 owned.unlink(missing_ok=True)
+
+    # ---- transcripts -------------------------------------------------------------------------------------
+
+    def save_transcript(self, content_hash: str, asr_model: str, data: Mapping[str, Any]) -> None:
+        """The ASR result for this audio and ASR model (plain data: text, segments, language), replacing any."""
+        self._run("INSERT OR REPLACE INTO transcripts (content_hash, asr_model, data_json, created_at) "
+                  "VALUES (?, ?, ?, ?)", (content_hash, asr_model, json.dumps(dict(data)), time.time()))
+
+    def transcripts(self, content_hash: str) -> dict[str, dict]:
+        """The stored ASR results of this audio, by ASR model."""
+        return {r["asr_model"]: json.loads(r["data_json"]) for r in
+                self._rows("SELECT asr_model, data_json FROM transcripts WHERE content_hash = ?", (content_hash,))}
 
     # ---- transcript edits ----------------------------------------------------------------------------------
 

@@ -14,7 +14,8 @@ from .session import ClipEntry, Exchange
 def _message(i: int, conversation_id: int, e: Exchange) -> MessageRecord:
     return MessageRecord(
         i, conversation_id, e.question, e.answer, STATUS.get(e.state, "interrupted"), e.error or None,
-        e.transcript_used or None, e.window[0], e.window[1], e.model or None, e.device or None, e.precision or None,
+        e.transcript_used if e.state in ("done", "stopped") else e.transcript_used or None,
+        e.window[0] if e.window else None, e.window[1] if e.window else None, e.model or None, e.device or None, e.precision or None,
         dict(e.settings), dict(e.stats), e.stats.get("first_token_s"), e.stats.get("tokens_per_s"),
         e.stats.get("new_tokens"), e.asked_at, e.answered_at or e.asked_at)
 

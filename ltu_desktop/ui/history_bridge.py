@@ -105,7 +105,7 @@ class HistoryBridge:
 
     def ask(self, conversation_id: int, e: Exchange, profile: str | None, device: str | None,
             precision: str | None) -> int | None:
-        transcript = e.transcript_used or None
+        transcript = e.transcript_used if e.transcript_used or e.transcript_edited else None
         return self._do(None, lambda h: h.ask(conversation_id, e.question, transcript, e.window, profile, device,
                                               precision, e.settings))
 
@@ -119,7 +119,14 @@ class HistoryBridge:
         error = CANCELLED if e.state == "cancelled" else e.error or None
         self._do(None, lambda h: h.finish(
             e.message_id, e.answer, STATUS.get(e.state, "interrupted"), e.stats or None, error,
-            transcript_used=e.transcript_used or None, profile=e.model or None, settings=e.settings or None))
+            transcript_used=e.transcript_used if e.state in ("done", "stopped") else e.transcript_used or None,
+            profile=e.model or None, settings=e.settings or None))
+
+    def transcripts(self, content_hash: str) -> dict[str, dict]:
+        return self._do({}, lambda h: h.transcripts(content_hash))
+
+    def save_transcript(self, content_hash: str, asr_model: str, data: dict) -> None:
+        self._do(None, lambda h: h.save_transcript(content_hash, asr_model, data))
 
     def edit_transcript(self, store_clip_id: int, text: str) -> None:
         self._do(None, lambda h: h.edit_transcript(store_clip_id, text))
@@ -151,7 +158,8 @@ def entry_for(record: ClipRecord) -> ClipEntry:
 
 def exchange_for(m: MessageRecord, duration: float) -> Exchange:
     state = "cancelled" if m.status == "stopped" and m.error == CANCELLED else STATE.get(m.status, "interrupted")
-    window = m.window or (0.0, round(min(duration, WINDOW_S), 3))
+    transcript_only = m.settings.get("mode") == "transcript"
+    window = None if transcript_only else m.window or (0.0, round(min(duration, WINDOW_S), 3))
     return Exchange(
         m.question, window, False, asked_at=m.created_at, answer=m.answer, state=state,
         error="" if state == "cancelled" else m.error or "", answered_at=m.updated_at,

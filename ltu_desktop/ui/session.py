@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-WINDOW_S = 10.0
+WINDOW_S = 10.0  # the window drawn until a model says how much it hears (ModelInfo.window_seconds)
 
 _ids = itertools.count(1)
 
@@ -27,7 +27,7 @@ class Exchange:
     """One question and its answer, with what the model was given and how it ran."""
 
     question: str
-    window: tuple[float, float]
+    window: tuple[float, float] | None  # None: the model read the transcript and heard no window
     transcript_edited: bool
     id: int = field(default_factory=next_id)
     asked_at: float = field(default_factory=time.time)
@@ -94,10 +94,10 @@ class ClipEntry:
             return self.missing
         return "" if self.audio is not None else "Loading the audio…"
 
-    def window(self) -> tuple[float, float]:
-        """The 10 s the model hears (the whole clip when it is shorter)."""
-        start = max(0.0, min(self.window_start, self.duration - WINDOW_S))
-        return (round(start, 3), round(min(self.duration, start + WINDOW_S), 3))
+    def window(self, length: float = WINDOW_S) -> tuple[float, float]:
+        """The part the model hears, `length` seconds (the whole clip when it is shorter)."""
+        start = max(0.0, min(self.window_start, self.duration - length))
+        return (round(start, 3), round(min(self.duration, start + length), 3))
 
     def asr_text(self) -> str:
         return getattr(self.transcript, "text", "") or ""

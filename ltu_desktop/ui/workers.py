@@ -16,7 +16,7 @@ import threading
 import traceback
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
@@ -30,6 +30,7 @@ class LoadRequest:
     device: str = "auto"
     precision: str = "auto"
     profile: object = None  # a ready engine Profile (tests, --screenshot); wins over `choice`
+    fallback: bool = False  # reloading the model that worked (or the demo) after another load failed
     cancel: threading.Event = field(default_factory=threading.Event)
     # Audio of the clips waiting for a transcript; the worker sets it so they are transcribed while the LLM loads.
     waiting_audio: Callable[[], list] | None = None
@@ -39,11 +40,16 @@ class LoadRequest:
             return self.profile.describe()
         return self.choice.label() if self.choice else "model"
 
+    def again(self, fallback: bool = True) -> LoadRequest:
+        """The same model once more, with a fresh cancel switch."""
+        return LoadRequest(self.choice, self.device, self.precision, self.profile, fallback)
+
 
 @dataclass
 class TranscribeRequest:
     clip_id: int
     audio: object
+    stored: dict = field(default_factory=dict)  # the history's transcripts of this audio, by ASR model
 
 
 @dataclass
@@ -51,7 +57,7 @@ class AskRequest:
     exchange_id: int
     clip_id: int
     audio: object
-    window: tuple[float, float]
+    window: tuple[float, float] | None  # None: the whole clip (a model that reads only the transcript)
     question: str
     transcript: str | None  # None: the engine's own ASR text; a str: the person's edited text
     settings: dict = field(default_factory=dict)
@@ -65,6 +71,9 @@ class ModelInfo:
     precision: str
     memory_mb: float
     hears_audio: bool = True  # False for the demo profile, which answers from the transcript alone
+    window_seconds: float = 10.0  # how much of the clip the model hears at once (0: nothing)
+    asr_model: str = ""  # which ASR model makes the transcripts: the key of the stored ones
+    request: LoadRequest | None = None  # the load that made this model (on `loaded` only)
 
 
 @dataclass
@@ -79,6 +88,8 @@ class AnswerResult:
 class TranscriptResult:
     request: TranscribeRequest
     transcript: object  # engine Transcript
+    asr_model: str = ""
+    data: dict | None = None  # the transcript as plain data to store; None when it came from the store
 
 
 Loader = Callable[[LoadRequest, Callable[[str, float], None]], object]
@@ -113,6 +124,31 @@ def profile_for(choice: ModelChoice, progress: Callable[[str, float], None]):
         feature_whisper=path(choice.feature_whisper),
         asr_whisper=path(choice.asr_whisper),
     )
+
+
+def transcript_data(transcript) -> dict:
+    """An engine Transcript as the plain data the history stores."""
+    return {"text": transcript.text, "language": transcript.language, "no_speech": bool(transcript.no_speech),
+            "segments": [[s.start, s.end, s.text] for s in transcript.segments]}
+
+
+def transcript_from(data: dict):
+    from ..engine.types import Segment, Transcript
+
+    return Transcript(str(data.get("text", "")), tuple(Segment(float(a), float(b), str(t))
+                                                       for a, b, t in data.get("segments", ())),
+                      data.get("language"), bool(data.get("no_speech")))
+
+
+def asr_key(engine) -> str:
+    """Names the ASR model by file name and size: a transcript is reused only with the same model."""
+    path = getattr(engine.profile, "asr_whisper", None)
+    if path is None:
+        return ""
+    try:
+        return f"{Path(path).name}:{Path(path).stat().st_size}"
+    except OSError:
+        return Path(path).name
 
 
 def describe_error(exc: BaseException) -> str:
@@ -164,6 +200,7 @@ class EngineWorker(QObject):
         self._current = None
         self._engine = None
         self._info: ModelInfo | None = None
+        self._transcripts: dict[str, object] = {}  # by content hash, for the loaded engine
         self._wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)
         self._close.connect(self._shutdown, Qt.ConnectionType.QueuedConnection)
 
@@ -245,8 +282,15 @@ class EngineWorker(QObject):
             self.waiting.emit(request)
         elif isinstance(request, TranscribeRequest):
             self.started.emit(request)
-            transcript = self._engine.transcribe(request.audio)
-            self.transcribed.emit(TranscriptResult(request, transcript))
+            key = self._info.asr_model if self._info else ""
+            stored = request.stored.get(key) if key else None
+            if stored is not None:
+                transcript, data = transcript_from(stored), None
+            else:
+                transcript = self._engine.transcribe(request.audio)
+                data = transcript_data(transcript)
+            self._transcripts[request.audio.content_hash] = transcript
+            self.transcribed.emit(TranscriptResult(request, transcript, key, data))
             # The first window's features too, while the person types: the first question then waits only
             # for its own prompt. A failure here is left for that question to report, where it belongs.
             try:
@@ -270,22 +314,25 @@ class EngineWorker(QObject):
         request.waiting_audio = self._waiting_audio
         self._engine = self._loader(request, progress)
         self._info = self._model_info()
-        self.loaded.emit(self._info)
+        self.loaded.emit(replace(self._info, request=request))
         with self._lock:
             self._queue.extendleft(reversed(self._parked))
             self._parked.clear()
 
     def _waiting_audio(self) -> list:
         with self._lock:
-            return [r.audio for r in (*self._parked, *self._queue) if isinstance(r, TranscribeRequest)]
+            return [r.audio for r in (*self._parked, *self._queue) if isinstance(r, TranscribeRequest) and not r.stored]
 
     def _ask(self, request: AskRequest) -> None:
         from ..engine.types import GenerationSettings
 
         self.started.emit(request)
         known = {f.name for f in fields(GenerationSettings)}
-        settings = GenerationSettings(**{k: v for k, v in request.settings.items() if k in known})
-        clip = self._engine.prepare(request.audio, window=request.window)
+        given = {k: v for k, v in request.settings.items() if k in known}
+        defaults = getattr(self._engine, "default_settings", None)  # the family's: greedy for the demo
+        settings = defaults(**given) if defaults is not None else GenerationSettings(**given)
+        clip = self._engine.prepare(request.audio, window=request.window,
+                                    transcript=self._transcripts.get(request.audio.content_hash))
         for piece in self._engine.answer(
             clip, request.question, transcript=request.transcript, settings=settings, stop=request.stop
         ):
@@ -300,12 +347,13 @@ class EngineWorker(QObject):
         except Exception:
             memory = 0.0
         return ModelInfo(engine.profile.describe(), str(engine.device), str(engine.precision), memory,
-                         engine.hears_audio)
+                         engine.hears_audio, float(getattr(engine, "window_seconds", 10.0)), asr_key(engine))
 
     def _free(self) -> None:
         if self._engine is None:
             return
         self._engine = self._info = None
+        self._transcripts.clear()
         gc.collect()
         torch = sys.modules.get("torch")
         if torch is not None and torch.cuda.is_available():

@@ -233,7 +233,7 @@ def test_upgrade_from_version_1(tmp_path):
     db.executescript(V1_SCHEMA)
     db.close()
     with History(tmp_path) as h:
-        assert h._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert h._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
         conv = h.conversation(1)
         assert (conv.title, conv.clip.path, conv.clip.file_exists) == ("old chat", "/audio/old.wav", False)
         assert [(m.answer, m.status) for m in conv.messages] == [("A dog.", "complete"), ("It bar", "interrupted")]
@@ -242,3 +242,18 @@ def test_upgrade_from_version_1(tmp_path):
         assert h.edited_transcript(1) == "woof"
     with History(tmp_path) as h:  # a second open finds nothing to do
         assert h.edited_transcript(1) == "woof"
+
+
+def test_transcripts_are_kept_by_content_hash_and_asr_model_and_go_with_the_clip(tmp_path):
+    """Issue 14, item 4: a restart must not transcribe a long clip again; another ASR model gets its own."""
+    data = {"text": "Hello.", "language": "en", "no_speech": False, "segments": [[0.0, 1.0, "Hello."]]}
+    with History(tmp_path) as h:
+        clip = h.add_clip(tmp_path / "a.wav", "hash-a", 3.0)
+        h.save_transcript("hash-a", "tiny.en.pt:100", data)
+        h.save_transcript("hash-a", "large-v2.pt:200", {**data, "text": "Hello there."})
+    with History(tmp_path) as h:
+        stored = h.transcripts("hash-a")
+        assert stored["tiny.en.pt:100"] == data and stored["large-v2.pt:200"]["text"] == "Hello there."
+        assert h.transcripts("hash-b") == {}
+        h.delete_clip(clip)
+        assert h.transcripts("hash-a") == {}
