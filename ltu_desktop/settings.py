@@ -36,6 +36,10 @@ def recordings_dir() -> Path:
     return data_dir() / "recordings"
 
 
+FIELD_TITLES = {"llm": "Base LLM folder", "adapter": "Adapter / fine-tune file",
+                "feature_whisper": "Whisper feature checkpoint", "asr_whisper": "Whisper ASR checkpoint"}
+
+
 @dataclass
 class ModelChoice:
     """Which model the person picked: the demo profile or their own LTU-AS files (paths as text)."""
@@ -57,17 +61,23 @@ class ModelChoice:
         if self.kind == "demo":
             return []
         problems = []
-        for title, value, required in (
-            ("Base LLM folder", self.llm, True),
-            ("Adapter / fine-tune file", self.adapter, True),
-            ("Whisper feature checkpoint", self.feature_whisper, False),
-            ("Whisper ASR checkpoint", self.asr_whisper, False),
-        ):
+        return [f"{FIELD_TITLES[name]}: {problem}" for name, problem in self.problems().items()]
+
+    def problems(self) -> dict[str, str]:
+        """By field: what is wrong with each path (required but empty, or not there), all at once."""
+        if self.kind == "demo":
+            return {}
+        problems = {}
+        for name, required, folder in (("llm", True, True), ("adapter", True, False),
+                                       ("feature_whisper", True, False), ("asr_whisper", False, False)):
+            value = getattr(self, name)
             if not value:
                 if required:
-                    problems.append(f"{title}: not chosen")
+                    problems[name] = "not chosen"
             elif not Path(value).exists():
-                problems.append(f"{title}: {value} does not exist")
+                problems[name] = f"{value} does not exist"
+            elif folder != Path(value).is_dir():
+                problems[name] = f"{value} is {'a file, not a folder' if folder else 'a folder, not a file'}"
         return problems
 
     @classmethod
@@ -91,6 +101,7 @@ class Settings:
     window_state: str = ""
     splitters: dict[str, str] = field(default_factory=dict)
     generation: dict[str, float] = field(default_factory=dict)
+    mark_hearing_answers: bool = False  # "not in the transcript" marks also for models that hear the audio
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -106,6 +117,8 @@ class Settings:
         for name in ("input_device", "last_folder", "geometry", "window_state"):
             if isinstance(data.get(name), str):
                 setattr(s, name, data[name])
+        if isinstance(data.get("mark_hearing_answers"), bool):
+            s.mark_hearing_answers = data["mark_hearing_answers"]
         if isinstance(data.get("splitters"), dict):
             s.splitters = {str(k): v for k, v in data["splitters"].items() if isinstance(v, str)}
         if isinstance(data.get("generation"), dict):

@@ -3,6 +3,10 @@
 PortAudio's callback thread only copies blocks into a queue and updates the level; a writer
 thread appends them to a WAV file and flushes (which rewrites the header) about twice a second,
 so a crash or power cut keeps everything up to the last flush as a playable file.
+
+Opening an input stream can take a second or more (PulseAudio through ALSA), so `arm()` opens it
+ahead of time: nothing is kept but the last PREROLL_S, and `start()` then writes from the moment
+of the press (with that short pre-roll) instead of from whenever the device is ready.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 FLUSH_EVERY_S = 0.5
+PREROLL_S = 0.25  # kept from just before the press: the first syllable of someone who speaks as they click
 
 
 class RecorderError(RuntimeError):
@@ -93,6 +98,10 @@ class Recorder:
         self._error: str | None = None
         self._warning: str | None = None
         self.device: InputDevice | None = None
+        self._armed = None  # (stream, device) opened ahead of time, not writing
+        self._writing = False
+        self._preroll: list[np.ndarray] = []
+        self._switch = threading.Lock()  # the callback's choice between pre-roll and queue vs. start()
 
     @property
     def recording(self) -> bool:
@@ -122,12 +131,47 @@ class Recorder:
     def path(self) -> Path | None:
         return self._path
 
+    @property
+    def armed(self) -> bool:
+        return self._armed is not None
+
+    def arm(self, device: str | int | None = None) -> None:
+        """Open the input now so a later `start` loses nothing to the device's start-up."""
+        if self.recording:
+            return
+        chosen = _pick(input_devices(), device)
+        if self._armed is not None and self._armed[1] == chosen:
+            return
+        self.disarm()
+        self._preroll = []
+        self._writing = False
+        rate = int(chosen.default_samplerate) or 48_000
+        self._armed = (self._open(chosen, rate), chosen)
+
+    def disarm(self) -> None:
+        armed, self._armed = self._armed, None
+        if armed is not None and not self.recording:
+            armed[0].stop()
+            armed[0].close()
+
+    def _open(self, chosen: InputDevice, rate: int):
+        sd = _sd()
+        try:
+            stream = sd.InputStream(
+                device=chosen.index, samplerate=rate, channels=1, dtype="float32", callback=self._on_block
+            )
+            stream.start()
+        except Exception as exc:
+            raise RecorderError(f"Cannot open the microphone “{chosen.name}”: {exc}") from exc
+        return stream
+
     def start(self, path: str | Path, device: str | int | None = None) -> InputDevice:
         if self.recording:
             raise RecorderError("Already recording.")
-        sd = _sd()
         chosen = _pick(input_devices(), device)
-        rate = int(chosen.default_samplerate) or 48_000
+        if self._armed is not None and self._armed[1] != chosen:
+            self.disarm()
+        rate = int(self._armed[0].samplerate) if self._armed else int(chosen.default_samplerate) or 48_000
         self._path = Path(path)
         self._path.parent.mkdir(parents=True, exist_ok=True)
         import soundfile as sf
@@ -139,14 +183,19 @@ class Recorder:
         self._frames, self._samplerate, self._level = 0, rate, 0.0
         self._error = self._warning = None
         self._blocks = queue.Queue()
-        try:
-            stream = sd.InputStream(
-                device=chosen.index, samplerate=rate, channels=1, dtype="float32", callback=self._on_block
-            )
-            stream.start()
-        except Exception as exc:
-            sink.close()
-            raise RecorderError(f"Cannot open the microphone “{chosen.name}”: {exc}") from exc
+        if self._armed is not None:
+            stream, self._armed = self._armed[0], None
+        else:
+            try:
+                stream = self._open(chosen, rate)
+            except RecorderError:
+                sink.close()
+                raise
+        with self._switch:
+            for block in self._preroll:
+                self._blocks.put(block)
+            self._preroll = []
+            self._writing = True
         self._stream, self.device, self._started = stream, chosen, time.monotonic()
         self._writer = threading.Thread(target=self._write, args=(sink,), name="recorder-writer", daemon=True)
         self._writer.start()
@@ -157,6 +206,7 @@ class Recorder:
         if self._stream is None or self._path is None:
             raise RecorderError("Not recording.")
         stream, self._stream = self._stream, None
+        self._writing = False
         try:
             stream.stop()
         finally:
@@ -173,8 +223,14 @@ class Recorder:
         if status.input_overflow:
             self._warning = "Some input was lost (the computer was too busy); the recording has a gap."
         block = indata[:, 0].copy()
+        with self._switch:
+            if not self._writing:  # armed: keep only the pre-roll
+                self._preroll.append(block)
+                while sum(len(b) for b in self._preroll) - len(self._preroll[0]) > PREROLL_S * 48_000:
+                    self._preroll.pop(0)
+                return
+            self._blocks.put(block)
         self._level = float(np.max(np.abs(block))) if block.size else 0.0
-        self._blocks.put(block)
 
     def _write(self, sink) -> None:
         last_flush = time.monotonic()

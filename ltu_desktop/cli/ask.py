@@ -32,21 +32,26 @@ def run(args: argparse.Namespace) -> int:
         clip = engine.prepare(audio, (args.window, args.window + engine.window_seconds))
     stop = threading.Event()
     try:
-        for piece in engine.answer(clip, args.question, transcript=args.transcript, settings=settings_from(args),
-                                   stop=stop):
+        for piece in engine.answer(clip, args.question, transcript=args.transcript,
+                                   settings=settings_from(args, engine), stop=stop):
             if not args.json:
                 print(piece, end="", flush=True)
     except KeyboardInterrupt:
         stop.set()
     answer = engine.last_answer
+    from ..engine.grounding import ungrounded
+
+    marks = list(dict.fromkeys(m.text for m in ungrounded(answer.text, answer.transcript_used)))
     if args.json:
         print(json.dumps({"audio_id": str(args.audio), "instruction": args.question,
                           "input": answer.transcript_used, "pred": answer.text, "pred_ids": answer.token_ids,
                           "window": list(clip.window) if engine.hears_audio else None,
-                          "profile": engine.profile.name,
+                          "profile": engine.profile.name, "not_in_transcript": marks,
                           "stopped": answer.stopped, "stats": answer.stats.to_dict()}, indent=1))
     else:
         print()
+        if marks and not engine.hears_audio:
+            print(f"not in the transcript (the model may have made these up): {', '.join(marks)}", file=sys.stderr)
         st = answer.stats
         for note in answer.notes[len(engine.notes):]:
             print(f"note: {note}", file=sys.stderr)

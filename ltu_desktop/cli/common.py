@@ -97,8 +97,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 def add_generation_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("generation (defaults: the authors' demo)")
-    g.add_argument("--temperature", type=ranged(float, 0, 10, what=" (0 = greedy)"), default=DEFAULTS["temperature"],
-                   help="0-10, 0 = greedy")
+    g.add_argument("--temperature", type=ranged(float, 0, 10, what=" (0 = greedy)"), default=None,
+                   help=f"0-10, 0 = greedy (default {DEFAULTS['temperature']}; the demo profile: 0, as in the app)")
     g.add_argument("--top-p", type=ranged(float, 0, 1, above=True), default=DEFAULTS["top_p"], help="above 0, up to 1")
     g.add_argument("--top-k", type=ranged(int, 0, what=" (0 = no limit)"), default=DEFAULTS["top_k"],
                    help="0 = no limit")
@@ -117,12 +117,16 @@ def resolve_profile(args: argparse.Namespace, progress):
     return resolve(args.profile, args.llm, args.adapter, args.whisper, args.asr_whisper, progress)
 
 
-def settings_from(args: argparse.Namespace):
+def settings_from(args: argparse.Namespace, engine=None):
+    """The flags given, over the loaded family's defaults (greedy for the demo, the same as the app's)."""
     from ..engine.types import GenerationSettings
 
-    return GenerationSettings(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
-                              repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_new_tokens,
-                              seed=args.seed, mode=args.mode)
+    given = dict(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+                 repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_new_tokens, seed=args.seed,
+                 mode=args.mode)
+    if engine is not None:
+        return engine.default_settings(**given)
+    return GenerationSettings(**{k: v for k, v in given.items() if v is not None})
 
 
 def add_scale_args(p: argparse.ArgumentParser) -> None:
@@ -153,7 +157,7 @@ def item_answerer(args: argparse.Namespace, base: Path):
         return profile, ray_answer(args.ray, profile, args.device, args.precision, base, settings, args.window,
                                    args.features, args.cpus_per_worker, args.workers, args.quiet)
     engine = load_engine(args)
-    return engine.profile, local_answer(engine, base, settings, args.window, args.features)
+    return engine.profile, local_answer(engine, base, settings_from(args, engine), args.window, args.features)
 
 
 def load_engine(args: argparse.Namespace):

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..engine.grounding import ungrounded
 from .flow_layout import FlowLayout
 from .session import Exchange
 from .waveform_view import clock
@@ -35,6 +36,13 @@ TRANSCRIPT_SUGGESTIONS = (
     "What facts are mentioned?",
     "Who is speaking?",
 )
+# Before a model is loaded nothing is known about what it hears: questions any model can take.
+NEUTRAL_SUGGESTIONS = (
+    "What is the speaker saying?",
+    "Summarize the clip in one sentence.",
+    "What can be inferred from the audio? Why?",
+    "Who is speaking?",
+)
 
 QUESTION_WIDTH = 420  # px: short questions sit on one line, long ones wrap at this width
 
@@ -44,6 +52,8 @@ STATE_TEXT = {
     "thinking": "Listening and thinking…",
     "streaming": "",
 }
+READING = "Reading the transcript and thinking…"  # "thinking" for a model that does not hear
+COPIED_MS = 1500
 
 
 class QuestionEdit(QPlainTextEdit):
@@ -101,10 +111,15 @@ class ExchangeWidget(QWidget):
         self.answer = _label(selectable=True)
         self.answer.setAccessibleName("Answer")
         self.status = _label(name="muted")
+        self._text = ""
         self.copy_button = QToolButton()
         self.copy_button.setText("Copy")
         self.copy_button.setAccessibleName("Copy answer")
-        self.copy_button.clicked.connect(lambda: QGuiApplication.clipboard().setText(self.answer.text()))
+        self.copy_button.clicked.connect(self.copy)
+        self.grounding = _label(name="note")
+        self.grounding.setAccessibleName("Not in the transcript")
+        self.grounding.hide()
+        self.view = view
         self.regenerate_button = QToolButton()
         self.regenerate_button.setText("Regenerate")
         self.regenerate_button.setAccessibleName("Regenerate answer")
@@ -123,6 +138,7 @@ class ExchangeWidget(QWidget):
         a_bubble.setObjectName("answer")
         a_layout = QVBoxLayout(a_bubble)
         a_layout.addWidget(self.answer)
+        a_layout.addWidget(self.grounding)
         a_layout.addLayout(footer)
         a_row = QHBoxLayout()
         a_row.addWidget(a_bubble, 6)
@@ -135,18 +151,27 @@ class ExchangeWidget(QWidget):
         layout.addLayout(a_row)
         self.refresh(exchange)
 
+    def remark(self) -> None:
+        self.refresh(self.exchange)
+
     def refresh(self, e: Exchange) -> None:
+        self.exchange = e
         notes = []
         if e.regenerated:
             notes.append("regenerated")
-        if e.heard_audio:
+        if e.heard_audio and e.window:
             notes.append(f"window {clock(e.window[0])}–{clock(e.window[1])}")
-        else:
+        elif not e.heard_audio:
             notes.append("from the transcript only: this model does not hear the audio")
         if e.transcript_edited:
             notes.append("your edited transcript is the model's Input")
         self.note.setText(" · ".join(notes))
-        self.answer.setText(e.answer or STATE_TEXT.get(e.state, ""))
+        waiting = READING if e.state == "thinking" and not e.heard_audio else STATE_TEXT.get(e.state, "")
+        self._text = e.answer
+        self._show_marks(e)
+        if not self.grounding.isVisible() or not e.answer:
+            self.answer.setTextFormat(Qt.TextFormat.PlainText)
+            self.answer.setText(e.answer or waiting)
         self._placeholder(not e.answer)
         self.status.setText(self._status(e))
         self.status.setVisible(bool(self.status.text()))
@@ -159,7 +184,42 @@ class ExchangeWidget(QWidget):
         """The cheap update used for every streamed piece."""
         if self.answer.property("placeholder"):
             self._placeholder(False)
+        self._text = text
         self.answer.setText(text)
+
+    def copy(self) -> None:
+        """The answer's plain text (never the marks); the button says it worked."""
+        QGuiApplication.clipboard().setText(self._text)
+        self.copy_button.setText("Copied ✓")
+        self.copy_button.setAccessibleName("Answer copied")
+        QTimer.singleShot(COPIED_MS, self._copy_reset)
+
+    def _copy_reset(self) -> None:
+        self.copy_button.setText("Copy")
+        self.copy_button.setAccessibleName("Copy answer")
+
+    def _show_marks(self, e: Exchange) -> None:
+        """Names and numbers of a finished answer that its transcript lacks, underlined and listed below it.
+        Always for a model that reads only the transcript; for one that hears, when the person asks for it."""
+        wanted = not e.heard_audio or self.view.mark_hearing_answers
+        marks = ungrounded(e.answer, e.transcript_used) if wanted and not e.pending and e.answer else []
+        self.grounding.setVisible(bool(marks))
+        if not marks:
+            return
+        import html
+
+        parts, at = [], 0
+        for m in marks:
+            parts += [html.escape(e.answer[at:m.start]),
+                      f'<span style="text-decoration: underline; color: #d83b3b">{html.escape(m.text)}</span>']
+            at = m.end
+        parts.append(html.escape(e.answer[at:]))
+        self.answer.setTextFormat(Qt.TextFormat.RichText)
+        self.answer.setText("".join(parts).replace("\n", "<br>"))
+        listed = ", ".join(dict.fromkeys(m.text for m in marks))
+        self.grounding.setText(f"⚠ not in the transcript: {listed}")
+        self.grounding.setToolTip("These names or numbers do not occur in the transcript the model read: "
+                                  "it may have made them up.")
 
     def _placeholder(self, on: bool) -> None:
         self.answer.setProperty("placeholder", on)
@@ -241,6 +301,8 @@ class ChatView(QWidget):
         self.none.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.stack.addWidget(self.none)
 
+        self.mark_hearing_answers = False  # grounding marks also for models that hear (View menu)
+        self.kind = "none"
         self.suggestions = QWidget()
         chips = FlowLayout(self.suggestions)
         self.suggestion_buttons = []
@@ -251,11 +313,9 @@ class ChatView(QWidget):
             b.clicked.connect(lambda _=False, b=b: self.askRequested.emit(b.text()))
             chips.addWidget(b)
             self.suggestion_buttons.append(b)
-        self.set_hears_audio(True)
 
         self.input = QuestionEdit()
         self.input.setAccessibleName("Question")
-        self.input.setPlaceholderText("Ask about the sound…  (Enter sends, Shift+Enter new line)")
         self.input.setTabChangesFocus(True)
         self.input.setMaximumHeight(self.input.fontMetrics().lineSpacing() * 4 + 16)
         self.input.submitted.connect(self.send)
@@ -269,6 +329,7 @@ class ChatView(QWidget):
         self.stop_button.setToolTip("Stop the answer (Esc)")
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stopRequested)
+        self.set_model_kind("none")
         side = QVBoxLayout()
         side.addWidget(self.send_button)
         side.addWidget(self.stop_button)
@@ -302,11 +363,22 @@ class ChatView(QWidget):
         self.reason.setText(reason)
         self.reason.setVisible(not enabled and bool(reason))
 
-    def set_hears_audio(self, hears: bool) -> None:
-        """Suggest questions the loaded model can answer: about sounds, or only about what is said."""
-        for b, text in zip(self.suggestion_buttons, SUGGESTIONS if hears else TRANSCRIPT_SUGGESTIONS):
+    def set_model_kind(self, kind: str) -> None:
+        """Suggest questions the loaded model can answer: about sounds ("heard"), only about what is said
+        ("transcript"), or neutral ones while no model is loaded ("none")."""
+        self.kind = kind
+        texts = {"heard": SUGGESTIONS, "transcript": TRANSCRIPT_SUGGESTIONS}.get(kind, NEUTRAL_SUGGESTIONS)
+        for b, text in zip(self.suggestion_buttons, texts):
             b.setText(text)
             b.setAccessibleName(f"Ask: {text}")
+        self.input.setPlaceholderText(("Ask about what is said…" if kind == "transcript" else "Ask about the sound…")
+                                      + "  (Enter sends, Shift+Enter new line)")
+
+    def set_mark_hearing_answers(self, on: bool) -> None:
+        self.mark_hearing_answers = on
+        for thread in self.threads.values():
+            for widget in thread.widgets.values():
+                widget.remark()
 
     def set_busy(self, busy: bool) -> None:
         self.stop_button.setEnabled(busy)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from PySide6.QtCore import QMimeData, Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QAbstractItemView, QStyle, QTreeWidget, QTreeWidgetItem, QWidget
@@ -9,6 +11,7 @@ from PySide6.QtWidgets import QAbstractItemView, QStyle, QTreeWidget, QTreeWidge
 from .waveform_view import clock
 
 KEY = Qt.ItemDataRole.UserRole  # ("clip", clip id) or ("conversation", conversation id)
+SHIFT_GUARD_S = 0.6  # a click this soon after rows moved under the pointer was aimed at the old row
 
 
 def local_files(mime: QMimeData) -> list[str]:
@@ -41,6 +44,8 @@ class ClipList(QTreeWidget):
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self._clips: dict[int, QTreeWidgetItem] = {}
         self._conversations: dict[int, QTreeWidgetItem] = {}
+        self._shifted = 0.0
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.currentItemChanged.connect(lambda item, _prev: self._chosen(item))
 
     def _chosen(self, item: QTreeWidgetItem | None) -> None:
@@ -61,6 +66,7 @@ class ClipList(QTreeWidget):
         item.setData(0, KEY, ("clip", clip_id))
         self._clips[clip_id] = item
         self.insertTopLevelItem(0, item)
+        self._shifted = time.monotonic()
         self.set_clip(clip_id, name, duration, recorded, missing)
         if select:
             self.setCurrentItem(item)
@@ -110,6 +116,7 @@ class ClipList(QTreeWidget):
             self._conversations[conversation_id] = item
             parent.insertChild(0, item)
             parent.setExpanded(True)
+            self._shifted = time.monotonic()
         item.setText(0, text)
         item.setToolTip(0, tooltip)
 
@@ -149,6 +156,13 @@ class ClipList(QTreeWidget):
     def key_at(self, pos) -> tuple[str, int] | None:
         item = self.itemAt(pos)
         return tuple(item.data(0, KEY)) if item is not None else None
+
+    def mousePressEvent(self, event) -> None:
+        """A click just after rows were inserted above the pointer is dropped: it would pick the wrong row."""
+        if time.monotonic() - self._shifted < SHIFT_GUARD_S:
+            event.accept()
+            return
+        super().mousePressEvent(event)
 
     def keyPressEvent(self, event) -> None:
         if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace) and self.selected_keys():

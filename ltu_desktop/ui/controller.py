@@ -12,13 +12,15 @@ import time
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from dataclasses import replace
+
 from ..settings import ModelChoice
 from .chat_view import ChatView
 from .clip_list import ClipList
 from .history_bridge import CLOSED, HistoryBridge, conversation_label, entry_for, exchange_for
 from .message_bar import MessageBar
 from .model_status import ModelStatus
-from .session import ClipEntry, Exchange, display_name
+from .session import WINDOW_S, ClipEntry, Exchange, display_name
 from .transcript_view import TranscriptView
 from .waveform_view import WaveformView
 from .workers import (
@@ -42,8 +44,10 @@ class Controller(QObject):
     clipSelected = Signal(object)  # ClipEntry or None
     transcriptReady = Signal(object)  # ClipEntry
     exchangeFinished = Signal(object)  # Exchange (done, stopped, failed or cancelled)
-    modelLoaded = Signal(object)  # ModelInfo
+    modelLoaded = Signal(object)  # ModelInfo (its `request` says what was loaded)
     modelFailed = Signal(str)
+    loadingChanged = Signal(bool)
+    busyChanged = Signal()  # an answer started or ended: what Stop may act on changed
     fileFailed = Signal(str, str)  # path, message
 
     def __init__(
@@ -71,6 +75,7 @@ class Controller(QObject):
         self._pending: dict[int, Exchange] = {}  # by exchange id, until it ends (even if its chat is not shown)
         self._loading: dict[str, list[ClipEntry]] = {}  # history clips whose audio is being decoded, by path
         self._load: LoadRequest | None = None
+        self._good: LoadRequest | None = None  # the last load that worked: what a failed load falls back to
         self._autosave = QTimer(self)
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(SAVE_MS)
@@ -108,22 +113,52 @@ class Controller(QObject):
         self, choice: ModelChoice | None = None, device: str = "auto", precision: str = "auto", profile=None
     ) -> None:
         """Load in the worker; questions asked meanwhile wait in its queue."""
-        self._load = LoadRequest(choice or ModelChoice(), device, precision, profile)
-        self.model_status.set_loading(True, self._load.label())
-        self.engine.worker.submit(self._load)
+        self._submit_load(LoadRequest(choice or ModelChoice(), device, precision, profile))
+
+    def _submit_load(self, request: LoadRequest) -> None:
+        self._load = request
+        self.model_status.set_loading(True, request.label())
+        self.loadingChanged.emit(True)
+        self.engine.worker.submit(request)
+
+    def loading(self) -> bool:
+        return self._load is not None
 
     def cancel_load(self) -> None:
         self.engine.worker.cancel_load()
 
     def _loaded(self, info: ModelInfo) -> None:
+        if info.request is self._load:
+            self._load = None
+            self.loadingChanged.emit(False)
+        self._good = info.request.again() if info.request is not None else self._good
         self.model = info
         self.model_status.set_model(info.label, info.device, info.precision, info.memory_mb)
-        self.waveform.set_heard(info.hears_audio)
-        self.chat.set_hears_audio(info.hears_audio)
+        self._show_model_kind()
         self.modelLoaded.emit(info)
 
     def _unloaded(self) -> None:
         self.model = None
+        self._show_model_kind()
+
+    def window_length(self) -> float:
+        """How much the loaded model hears; the default window until one is loaded; 0 for a transcript reader."""
+        if self.model is None:
+            return WINDOW_S
+        return self.model.window_seconds if self.model.hears_audio else 0.0
+
+    def _show_model_kind(self) -> None:
+        """Neutral until a model is loaded; then what it hears (a window) or that it reads the transcript."""
+        state = "none" if self.model is None else "heard" if self.model.hears_audio else "transcript"
+        self.waveform.set_mode(state, self.window_length() or WINDOW_S)
+        self.chat.set_model_kind(state)
+        self._show_window()
+
+    def _show_window(self) -> None:
+        clip = self.current
+        heard = self.model is not None and self.model.hears_audio
+        window = clip.window(self.window_length()) if clip is not None and clip.audio is not None and heard else None
+        self.transcript.set_window(window)
 
     # --- clips -----------------------------------------------------------------------------
     def add_files(self, paths: list[str], recorded: bool = False) -> None:
@@ -171,7 +206,7 @@ class Controller(QObject):
         clip.path = record.path if record is not None else f.path
         if record is not None and clip.store_id is None:
             clip.store_id = record.id
-        self.engine.worker.submit(TranscribeRequest(clip.id, clip.audio))
+        self.engine.worker.submit(TranscribeRequest(clip.id, clip.audio, self.history.transcripts(f.content_hash)))
         if new:
             self._add_entry(clip, select=True)
         else:
@@ -215,7 +250,9 @@ class Controller(QObject):
             note = "The audio of this clip cannot be used (see below)." if clip.missing else "Loading the audio…"
             self.waveform.set_clip(clip.envelope, clip.duration, clip.window_start, note)
         self.transcript.show_clip(clip)
+        self._show_window()
         self.chat.show_clip(clip.id if clip else None, clip.ask_problem() if clip else "")
+        self._update_stop()
         self.clipSelected.emit(clip)
 
     def _open(self, clip: ClipEntry, conversation_id: int | None) -> None:
@@ -301,6 +338,7 @@ class Controller(QObject):
     def _window_moved(self, start: float) -> None:
         if self.current is not None:
             self.current.window_start = start
+            self._show_window()
 
     def _edited(self, text: str | None) -> None:
         """Saved as the clip's newest transcript edit; a revert saves Whisper's text (the history keeps them all)."""
@@ -310,10 +348,12 @@ class Controller(QObject):
         clip.edited_text = text
         if clip.store_id is not None:
             self.history.edit_transcript(clip.store_id, text if text is not None else clip.asr_text())
+        self._refresh_transcript(clip)
 
     def _refresh_transcript(self, clip: ClipEntry) -> None:
         if clip is self.current:
             self.transcript.show_clip(clip)
+            self._show_window()
 
     # --- questions -------------------------------------------------------------------------
     def ask(self, question: str, regenerated: bool = False) -> Exchange | None:
@@ -325,16 +365,18 @@ class Controller(QObject):
             self.messages.show_message(clip.ask_problem(), "info")
             return None
         override = clip.transcript_override()
-        e = Exchange(question, clip.window(), override is not None, regenerated=regenerated)
+        reads_only = self.model is not None and not self.model.hears_audio
+        window = clip.window(self.window_length() or WINDOW_S)
+        e = Exchange(question, None if reads_only else window, override is not None, regenerated=regenerated)
         e.transcript_used = override if override is not None else clip.asr_text()
         e.settings = dict(self.generation)
-        if self.model is not None and not self.model.hears_audio:
+        if reads_only:
             e.settings["mode"] = "transcript"
         clip.exchanges.append(e)
         self._pending[e.id] = e
         self._save_question(clip, e)
         self.chat.add_exchange(clip.id, e)
-        request = AskRequest(e.id, clip.id, clip.audio, e.window, question, override, dict(self.generation))
+        request = AskRequest(e.id, clip.id, clip.audio, window, question, override, dict(self.generation))
         self._requests[e.id] = request
         self.engine.worker.submit(request)
         return e
@@ -370,9 +412,20 @@ class Controller(QObject):
             self.ask(old.question, regenerated=True)
 
     def stop(self) -> None:
-        """Stop the answer being generated; its partial text is kept and marked stopped."""
-        if self._asking is not None:
+        """Stop the visible conversation's own answer (its partial text is kept, marked stopped); an answer of
+        another conversation runs on."""
+        if self.stoppable():
             self._asking.stop.set()
+
+    def stoppable(self) -> bool:
+        """Whether an answer of the conversation on screen is being generated."""
+        clip, asking = self.current, self._asking
+        return (clip is not None and asking is not None and not asking.stop.is_set()
+                and any(e.id == asking.exchange_id for e in clip.exchanges))
+
+    def _update_stop(self) -> None:
+        self.chat.set_busy(self.stoppable())
+        self.busyChanged.emit()
 
     def cancel(self, exchange_id: int) -> None:
         request = self._requests.get(exchange_id)
@@ -400,7 +453,7 @@ class Controller(QObject):
         if self._asking is request:
             self._asking = None
             self._autosave.stop()
-            self.chat.set_busy(False)
+            self._update_stop()
         e = self._pending.pop(request.exchange_id, None)
         if e is None:
             return
@@ -414,7 +467,7 @@ class Controller(QObject):
     def _started(self, request) -> None:
         if isinstance(request, AskRequest):
             self._asking = request
-            self.chat.set_busy(True)
+            self._update_stop()
             self._set_state(request, "thinking")
         elif isinstance(request, TranscribeRequest):
             clip = self.clips.get(request.clip_id)
@@ -460,7 +513,7 @@ class Controller(QObject):
             e.model = info.label
             e.device = answer.stats.device or info.device
             e.precision = answer.stats.precision or info.precision
-        self.model = info
+        self.model = replace(info, request=self.model.request if self.model else None)
         self.model_status.set_model(info.label, info.device, info.precision, info.memory_mb)
         self._finish(result.request, "stopped" if answer.stopped else "done")
 
@@ -469,6 +522,8 @@ class Controller(QObject):
         if clip is None:
             return
         clip.transcript, clip.transcript_state = result.transcript, "done"
+        if result.data is not None and result.asr_model:
+            self.history.save_transcript(clip.content_hash, result.asr_model, result.data)
         self._refresh_transcript(clip)
         self.transcriptReady.emit(clip)
 
@@ -477,12 +532,21 @@ class Controller(QObject):
             if request is not self._load:
                 return  # replaced by a newer choice; that one reports
             self._load = None
+            self.loadingChanged.emit(False)
+            fallback = None if request.fallback else self._good
+            if fallback is None and not request.fallback and not request.cancel.is_set() and (
+                    request.profile is not None or (request.choice and request.choice.kind != "demo")):
+                fallback = LoadRequest(ModelChoice(), "auto", "auto", fallback=True)
+            again = f" {fallback.label()} is loaded again." if fallback is not None else ""
             if request.cancel.is_set():
-                self.model_status.set_model("No model loaded (loading cancelled)")
-                self.messages.show_message("Loading the model was cancelled.", "info")
+                self.messages.show_message(f"Loading {request.label()} was cancelled.{again}", "info")
             else:
-                self.model_status.set_model("No model loaded")
-                self.messages.show_message(f"Could not load the model: {message}")
+                self.messages.show_message(f"Could not load {request.label()}: {message}{again}")
+            if fallback is not None:
+                self._submit_load(fallback)
+            else:
+                cancelled = " (loading cancelled)" if request.cancel.is_set() else ""
+                self.model_status.set_model(f"No model loaded{cancelled}")
             self.modelFailed.emit(message)
         elif isinstance(request, AskRequest):
             self.messages.show_message(f"The answer failed: {message}")

