@@ -1,8 +1,10 @@
 """The model dialog's "Get models" tab: the released files (present, missing, size), downloads with progress
 that resume, verify, remove, and the person's own files; the same Models API as `ltu-desktop models`.
 
-Every call to Models runs on a worker thread (hashing or fetching gigabytes must not freeze the window);
-a download is cancelled through a threading.Event and resumes from its `.part` file next time.
+Every call to Models runs on a worker thread (hashing or fetching gigabytes must not freeze the window), one
+job at a time; its signals reach the widgets queued. A plain daemon thread, not a QThread: closing the dialog
+mid-download must neither wait for the download nor abort the app. A download is cancelled through a
+threading.Event and resumes from its `.part` file next time.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -34,18 +36,16 @@ class ModelsWorker(QObject):
     status = Signal(object, object)  # list[FileStatus], {profile name: missing file names}
     finished = Signal(str)  # what was done, for the person
     failed = Signal(str)
-    _run = Signal(object)
 
     def __init__(self, models_factory: Callable[[], object] | None = None) -> None:
         super().__init__()
         self._factory = models_factory
         self._models = None
         self.cancel = threading.Event()
-        self._run.connect(self._do, Qt.ConnectionType.QueuedConnection)
 
     def submit(self, job: Callable[[object], str | None]) -> None:
         self.cancel.clear()
-        self._run.emit(job)
+        threading.Thread(target=self._do, args=(job,), name="models", daemon=True).start()
 
     def models(self):
         if self._models is None:
@@ -57,8 +57,13 @@ class ModelsWorker(QObject):
     def report(self, stage: str, p) -> None:
         self.progress.emit(stage, p.fraction if p.fraction is not None else -1.0)
 
-    @Slot(object)
     def _do(self, job) -> None:
+        try:
+            self._run(job)
+        except RuntimeError:  # the dialog was closed meanwhile: nobody is left to tell
+            pass
+
+    def _run(self, job) -> None:
         try:
             message = job(self) if job is not None else None
             if message:
@@ -87,11 +92,7 @@ class ModelManager(QWidget):
 
     def __init__(self, models_factory: Callable[[], object] | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.thread = QThread(self)
-        self.thread.setObjectName("models")
         self.worker = ModelsWorker(models_factory)
-        self.worker.moveToThread(self.thread)
-        self.thread.start()
         self.busy = False
         self.files = QTreeWidget()
         self.files.setAccessibleName("Model files")
@@ -307,6 +308,5 @@ class ModelManager(QWidget):
         b["use"].setEnabled(not self.busy and profile is not None and not self._profiles_state.get(profile))
 
     def close_worker(self) -> None:
+        """A running download stops (its .part stays for the next time)."""
         self.worker.cancel.set()
-        self.thread.quit()
-        self.thread.wait(10_000)

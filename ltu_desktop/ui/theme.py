@@ -23,6 +23,10 @@ QLabel#error { color: #d83b3b; }
 QPushButton#chip { border: 1px solid palette(mid); border-radius: 11px; padding: 3px 10px; background: palette(base); }
 QPushButton#chip:hover { border-color: palette(highlight); }
 QPushButton#chip:disabled { color: palette(placeholder-text); }
+QPushButton#chip:focus { border: 2px solid palette(highlight); }
+QPushButton#primary:focus { border: 2px solid palette(text); }
+QToolButton:focus { border: 1px solid palette(highlight); border-radius: 3px; }
+QLineEdit[invalid="true"] { border: 1px solid #d83b3b; }
 QPushButton#primary {
     background: palette(highlight); color: palette(highlighted-text); border-radius: 4px; padding: 5px 14px;
 }

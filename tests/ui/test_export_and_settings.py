@@ -90,25 +90,24 @@ def test_a_stopped_answer_is_exported_as_stopped(make_window, qtbot, tone_file, 
         assert "**Answer** (stopped)" in to_markdown(conversations)
 
 
-def test_model_dialog_returns_the_files_and_refuses_missing_ones(qtbot, tmp_path):
-    llm = tmp_path / "vicuna"
-    llm.mkdir()
-    adapter = tmp_path / "ltuas.bin"
-    adapter.write_bytes(b"x")
+def test_model_dialog_returns_the_files_and_refuses_missing_ones(qtbot, tmp_path, tiny_profile):
     dialog = ModelDialog(ModelChoice(), "auto", "auto")
     qtbot.addWidget(dialog)
     assert dialog.demo.isChecked() and not dialog.files_box.isEnabled()
     dialog.files.setChecked(True)
-    dialog.rows["llm"].edit.setText(str(llm))
+    dialog.rows["llm"].edit.setText(str(tiny_profile.llm))
     dialog.rows["adapter"].edit.setText(str(tmp_path / "missing.bin"))
+    dialog.rows["feature_whisper"].edit.setText(str(tiny_profile.feature_whisper))
     dialog._accept()
-    assert dialog.result() != QDialog.DialogCode.Accepted and "does not exist" in dialog.problem.text()
-    dialog.rows["adapter"].edit.setText(str(adapter))
+    assert dialog.result() != QDialog.DialogCode.Accepted
+    assert "does not exist" in dialog.rows["adapter"].problem.text()
+    dialog.rows["adapter"].edit.setText(str(tiny_profile.adapter))
     dialog.device.setCurrentText("cpu")
-    dialog.precision.setCurrentText("bf16")
+    dialog.precision.setCurrentIndex(dialog.precision.findData("bf16"))
     dialog._accept()
-    assert dialog.result() == QDialog.DialogCode.Accepted
-    assert dialog.choice() == ModelChoice("files", str(llm), str(adapter), "", "")
+    assert dialog.result() == QDialog.DialogCode.Accepted and dialog.chosen_precision() == "bf16"
+    assert dialog.choice() == ModelChoice("files", str(tiny_profile.llm), str(tiny_profile.adapter),
+                                          str(tiny_profile.feature_whisper), "")
 
 
 def test_model_dialog_browse_uses_native_file_dialogs(qtbot, tmp_path, monkeypatch):

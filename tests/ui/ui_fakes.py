@@ -37,6 +37,13 @@ class FakeEngine:
     def memory_mb(self) -> float:
         return 321.0
 
+    def default_settings(self, **given):
+        """Like Engine's: the demo family (which does not hear) answers greedily unless told otherwise."""
+        from ltu_desktop.engine.types import GenerationSettings
+
+        defaults = {} if self.hears_audio else {"temperature": 0.0}
+        return GenerationSettings(**{**defaults, **{k: v for k, v in given.items() if v is not None}})
+
     def transcribe(self, audio) -> Transcript:
         self.threads.add(threading.current_thread().name)
         self.calls.append(("transcribe", audio.content_hash))
