@@ -246,7 +246,7 @@ class WaveformView(QWidget):
         """Tick times: 0, every step, and the clip's end (labels that would collide with it are left out)."""
         step = next(s for s in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, 1e9) if self._duration / s <= 10)
         times = [i * step for i in range(int(self._duration // step) + 1)]
-        if self._duration - times[-1] < step * 0.4:
+        if self._duration - times[-1] < step * 0.75:
             times.pop()
         return [*times, self._duration]
 
