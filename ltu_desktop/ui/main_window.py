@@ -483,7 +483,7 @@ class MainWindow(QMainWindow):
     def _play_window(self) -> None:
         clip = self.controller.current
         if clip is not None:
-            self.player_bar.play(*clip.window())
+            self.player_bar.play(*clip.window(self.controller.window_length() or clip.duration))
 
     def _mark_all(self, on: bool) -> None:
         self.settings.mark_hearing_answers = on

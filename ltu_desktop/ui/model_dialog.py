@@ -135,8 +135,10 @@ class ModelDialog(QDialog):
         self.device_note = QLabel()
         self.device_note.setObjectName("note")
         self.device_note.setWordWrap(True)
+        self.device_note.hide()
         if self.device.findText(device) < 0:
             self.device_note.setText(f"The remembered device “{device}” is not available on this machine.")
+            self.device_note.show()
         self.device.setCurrentText(device if self.device.findText(device) >= 0 else "auto")
         self.precision = QComboBox()
         self.precision.setAccessibleName("Precision")
@@ -228,6 +230,7 @@ class ModelDialog(QDialog):
                 p: None for p in precision_mod.offered(device)}
         except Exception as exc:  # an unknown device (EngineError): say so, offer auto
             self.device_note.setText(str(exc))
+            self.device_note.show()
             options = {"auto": None}
         self.precision.blockSignals(True)
         self.precision.clear()

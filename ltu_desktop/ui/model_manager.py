@@ -264,6 +264,9 @@ class ModelManager(QWidget):
         self.stage.setText(text)
 
     def _status(self, statuses, profiles: dict) -> None:
+        if self.stage.text().startswith("Reading the models folder"):
+            present = sum(s.present for s in statuses)
+            self.stage.setText(f"{present} of {len(statuses)} files present in {self.worker.models().root}")
         self.busy = False
         self.bar.hide()
         chosen = self.selected()
@@ -285,6 +288,7 @@ class ModelManager(QWidget):
         self._profiles_state = profiles
         for name, missing in profiles.items():
             item = QTreeWidgetItem([name, "ready" if not missing else "needs " + ", ".join(missing)])
+            item.setToolTip(1, item.text(1))
             item.setData(0, Qt.ItemDataRole.UserRole, name)
             self.profiles.addTopLevelItem(item)
             if name == chosen:

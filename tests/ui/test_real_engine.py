@@ -54,5 +54,5 @@ def test_a_wrong_checkpoint_is_refused_with_the_loaders_message(make_window, qtb
     with qtbot.waitSignal(window.controller.modelFailed, timeout=60_000) as failed:
         window.load_model(profile=profile)
     assert "adapter.bin" in failed.args[0]
-    assert "Could not load the model" in window.messages.text()
+    assert "Could not load LTU-AS" in window.messages.text()
     assert window.model_status.model.text() == "No model loaded"
