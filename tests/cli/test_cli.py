@@ -46,3 +46,23 @@ def test_errors_are_one_line_and_exit_1(tiny_profile, tmp_path, capsys):
     sf.write(str(tmp_path / "c.wav"), np.zeros(16000), 16000)
     assert main(["ask", str(tmp_path / "c.wav"), "Hi?", "--llm", str(tmp_path)]) == 1
     assert "needs --adapter, --whisper" in capsys.readouterr().err
+
+
+def test_the_demo_answers_greedily_on_the_command_line_as_in_the_app():
+    """Issue 14, item 13: the same question must give the same answer in the CLI and the app (both greedy)."""
+    from types import SimpleNamespace
+
+    from ltu_desktop.cli import build_parser
+    from ltu_desktop.cli.common import settings_from
+    from ltu_desktop.engine.demo import Demo
+    from ltu_desktop.engine.engine import Engine
+    from ltu_desktop.engine.ltu_as import LTUAS
+
+    def settings(family, *flags):
+        engine = SimpleNamespace(family=family)
+        engine.default_settings = lambda **given: Engine.default_settings(engine, **given)
+        return settings_from(build_parser().parse_args(["ask", "a.wav", "q", *flags]), engine)
+
+    assert settings(Demo()).temperature == 0.0
+    assert settings(Demo(), "--temperature", "0.7").temperature == 0.7
+    assert settings(LTUAS()).temperature == 0.1 and settings(LTUAS()).max_new_tokens == 500

@@ -99,3 +99,18 @@ def test_playback_without_speakers_shows_a_message(make_window, qtbot, tone_file
     window.play_action.trigger()
     assert "No audio output device" in window.messages.text()
     assert window.player_bar.play_button.text() == "Play"
+
+
+def test_recording_starts_at_the_press(make_window, qtbot, pulse):
+    """Issue 14, item 11: a 2-second tap gave 0.2 s of audio while the input stream was still opening."""
+    window = make_window()
+    bar = window.record_bar
+    qtbot.waitUntil(lambda: bar.recorder.armed, timeout=5000)  # opened ahead of the press
+    window.record_action.trigger()
+    qtbot.wait(120)
+    assert bar.elapsed.text() != "0:00.0"  # the time runs at once
+    qtbot.wait(1900)
+    window.record_action.trigger()
+    clip = wait_clips(qtbot, window, 1)[0]
+    qtbot.waitUntil(lambda: clip.audio is not None, timeout=5000)
+    assert clip.duration > 1.8
