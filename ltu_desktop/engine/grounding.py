@@ -23,7 +23,7 @@ NUMBER_WORDS: dict[str, int] = {w: i for i, w in enumerate(_UNITS)} | _TENS | _O
 _NOT_NAMES = {"i", "i'm", "i'll", "i've", "i'd", "ok", "okay", "yes", "no", "hello", "hi", "a", "an", "the",
               "am", "pm", "a.m", "p.m"}
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’\-.]*[A-Za-z]|[A-Za-z]")
-_DIGITS = re.compile(r"\d+(?:[.,:\-]\d+)*")
+_DIGITS = re.compile(r"\d+(?:[.,:\-]\d+)*(?:st|nd|rd|th)?")  # "5th" is marked whole, compared as 5
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Mark:
 
 def _number_values(text: str) -> set[int]:
     """Every number in a text by value, from digits and from words (also each part of "thirty five")."""
-    values = {int(part) for m in _DIGITS.finditer(text) for part in re.split(r"[.,:\-]", m.group()) if part}
+    values = {v for m in _DIGITS.finditer(text) for v in _digit_values(m.group())}
     words = [w.lower().strip("'’-.") for w in _WORD.findall(text)]
     run: list[int] = []
     for w in [*words, ""]:
@@ -56,6 +56,11 @@ def _number_values(text: str) -> set[int]:
     return values
 
 
+def _digit_values(number: str) -> set[int]:
+    """"3:30" -> {3, 30}; "5th" -> {5}."""
+    return {int(p) for p in re.split(r"[.,:\-]", re.sub(r"[a-z]+$", "", number)) if p}
+
+
 def _words(text: str) -> set[str]:
     return {w.lower().strip("'’-.").removesuffix("'s").removesuffix("’s") for w in _WORD.findall(text)}
 
@@ -67,8 +72,7 @@ def ungrounded(answer: str, transcript: str) -> list[Mark]:
     heard_words, heard_numbers = _words(transcript), _number_values(transcript)
     marks: list[Mark] = []
     for m in _DIGITS.finditer(answer):
-        values = {int(p) for p in re.split(r"[.,:\-]", m.group()) if p}
-        if not values <= heard_numbers:
+        if not _digit_values(m.group()) <= heard_numbers:
             marks.append(Mark(m.start(), m.end(), m.group(), "number"))
     for m in _WORD.finditer(answer):
         word = m.group().rstrip(".")

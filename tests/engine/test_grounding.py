@@ -17,6 +17,7 @@ def test_invented_phone_number_language_and_prices_are_marked():
     assert _marked("Call Maria at 555-1234; the message is in Spanish.") == ["555-1234", "Spanish"]
     assert _marked("Tickets cost 20 dollars each, so five tickets cost 100.") == ["20", "five", "100"]
     assert _marked("It is on Friday, says Pedro.") == ["Friday", "Pedro"]
+    assert _marked("Room 12 of the 4th floor of the 5th floor hotel.") == ["5th"]
 
 
 def test_what_was_said_is_not_marked_whether_in_digits_or_words():
