@@ -535,7 +535,7 @@ class Controller(QObject):
             self.loadingChanged.emit(False)
             fallback = None if request.fallback else self._good
             if fallback is None and not request.fallback and not request.cancel.is_set() and (
-                    request.profile is not None or (request.choice and request.choice.kind != "demo")):
+                    request.profile is None and request.choice and request.choice.kind != "demo"):
                 fallback = LoadRequest(ModelChoice(), "auto", "auto", fallback=True)
             again = f" {fallback.label()} is loaded again." if fallback is not None else ""
             if request.cancel.is_set():
