@@ -20,8 +20,8 @@ def demo_user_message(question: str, transcript: str) -> str:
 
     The transcript comes first so that its tokens are a prefix shared by every question about a clip.
     """
-    return (f'A recording says: "{transcript.strip()}"\n\n{question.strip()} Answer in one short sentence from the '
-            "recording only; if the recording does not say, say so.")
+    return (f'A recording says: "{transcript.strip()}"\n\n{question.strip()} Answer briefly from the recording; '
+            'if it does not say, say "It does not say."')
 
 
 NO_SPEECH_ANSWER = (
