@@ -399,8 +399,9 @@ class MainWindow(QMainWindow):
         profile = profile_for(choice, lambda _m, _f: None) if choice.kind == "files" and not choice.missing() else None
         dialog = FinetuneDialog(profile, self.history, parent=self)
         if dialog.exec() and dialog.adapter is not None:
-            self.controller.load_model(replace(choice, adapter=str(dialog.adapter)), self.settings.device,
-                                       self.settings.precision)  # remembered once it loads
+            self.settings.model = replace(choice, adapter=str(dialog.adapter))
+            self._save()
+            self.load_model()
 
     def export(self, scope: str = "all") -> Path | None:
         """Export "conversation" (the open one), "selection" (the selected rows) or "all" to Markdown or JSON.
