@@ -9,6 +9,7 @@ import torch
 
 from .engine.checkpoints import PEFT_PREFIX
 from .engine.ltu import CAVMAEAudio, EncoderDims, audio_projection
+from .engine.types import Profile
 
 TINY_LTU_DIMS = EncoderDims(width=48, patch=(16, 16), patches=512, inner=96, audio_blocks=2, shared_blocks=1)
 
@@ -52,3 +53,25 @@ def make_ltu_adapter(path: Path, *, dims: EncoderDims = TINY_LTU_DIMS, hidden: i
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(sd, path)
     return path
+
+
+def make_tiny_ltu_profile(folder: Path, llm: Path | None = None, asr_whisper: Path | None = None) -> Profile:
+    """A tiny LTU profile: base LLM folder + adapter (+ a Whisper for the transcript it shows but never reads).
+
+    Given the LLM folder of a tiny LTU-AS profile, both share one base, as `vicuna_ltu` and `vicuna_ltuas` do."""
+    from .testing import make_llm, make_whisper
+
+    folder = Path(folder)
+    adapter = folder / "ltu_adapter.bin"
+    if llm is None:
+        llm = folder / "llm"
+        if not (llm / "config.json").exists():
+            make_llm(llm)
+    if asr_whisper is None:
+        asr_whisper = folder / "whisper-asr.pt"
+        if not asr_whisper.exists():
+            make_whisper(asr_whisper, mute_decoder=True, seed=3)
+    if not adapter.exists():
+        make_ltu_adapter(adapter)
+    return Profile("tiny-ltu", llm, asr_whisper, None, adapter, kind="ltu",
+                   label="Tiny random LTU (for tests and benchmarks; its answers are noise)")

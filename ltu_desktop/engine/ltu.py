@@ -361,3 +361,30 @@ def trainable_parameters(dims: EncoderDims, hidden: int, llm_layers: int, q_out:
 
 
 RELEASED_DIMS = EncoderDims(width=768, patch=(16, 16), patches=512, inner=3072, audio_blocks=11, shared_blocks=1)
+
+
+class LTUFrontEnd(nn.Module):
+    """What LTU hears of a clip: the fbank of 10.24 s from the window's start through CAV-MAE (the cached
+    features), then the pooling and projection into 32 LLM inputs."""
+
+    kind = "ltu"
+    hears_audio = True
+    reads_transcript = False
+    window_seconds = WINDOW_SECONDS
+
+    def __init__(self, encoder: CAVMAEAudio, proj: nn.Sequential):
+        super().__init__()
+        self.encoder = encoder
+        self.proj = proj
+
+    @torch.inference_mode()
+    def features(self, samples: np.ndarray, start_s: float) -> Tensor:
+        """[1, patches, width] encoder states. The fbank is computed in fp32 on the CPU and then cast, as the
+        authors cast it to fp16 for their GPU run."""
+        w = self.encoder.patch_embed_a.proj.weight
+        return self.encoder(fbank_window(samples, start_s).unsqueeze(0).to(w.device, w.dtype))
+
+    @torch.inference_mode()
+    def tokens(self, features: Tensor) -> Tensor:
+        w = self.proj[1].weight
+        return pool_tokens(features.to(w.device, w.dtype), self.encoder.dims.rows, self.proj)
