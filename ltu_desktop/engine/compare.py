@@ -1,0 +1,117 @@
+"""Several models answering the same question about the same clip, each with its own timings.
+
+When two profiles' base LLM folders hold identical weights (checked by content: vicuna_ltu and
+vicuna_ltuas ship the same Vicuna shards), the base is loaded once and each profile's LoRA adapter
+is attached to it under its own name and switched on before that profile answers: comparing costs
+one base's memory. Otherwise the memory plan decides whether all engines fit at once or take turns
+(each loaded, asked and released in order).
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from .engine import Engine, memory_plan
+from .precision import plan as make_plan
+from .types import EngineError, Profile
+
+Progress = Callable[[str, float], None]
+_WEIGHT_SUFFIXES = (".safetensors", ".bin")
+_digests: dict[tuple, str] = {}
+_digest_lock = threading.Lock()
+
+
+def _digest(path: Path) -> str:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    with _digest_lock:
+        if key not in _digests:
+            h = hashlib.sha256()
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 22), b""):
+                    h.update(block)
+            _digests[key] = h.hexdigest()
+        return _digests[key]
+
+
+def _weight_files(folder: Path) -> dict[str, Path]:
+    return {p.name: p for p in sorted(Path(folder).iterdir()) if p.suffix in _WEIGHT_SUFFIXES and p.is_file()}
+
+
+def same_base(a: Path, b: Path, progress: Progress | None = None) -> bool:
+    """True when both folders hold byte-identical weight files (names, sizes, then SHA-256, which is
+    remembered per file for this process). A symlinked or identical path needs no reading."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    fa, fb = _weight_files(a), _weight_files(b)
+    if fa.keys() != fb.keys() or any(fa[n].stat().st_size != fb[n].stat().st_size for n in fa):
+        return False
+    for i, name in enumerate(fa):
+        if progress:
+            progress(f"Checking that both base folders hold the same weights ({name})", 0.01 + 0.01 * i / len(fa))
+        if os.path.realpath(fa[name]) != os.path.realpath(fb[name]) and _digest(fa[name]) != _digest(fb[name]):
+            return False
+    return True
+
+
+@dataclass
+class Comparison:
+    """Engines for each profile, in order. `engine(i)` loads on demand when they take turns."""
+
+    profiles: list[Profile]
+    device: str
+    precision: str
+    how: str  # "shared base" | "all loaded" | "one at a time"
+    progress: Progress | None = None
+    _engines: list[Engine | None] | None = None
+
+    def engine(self, i: int) -> Engine:
+        assert self._engines is not None
+        if self._engines[i] is None:
+            self._engines[i] = Engine.load(self.profiles[i], self.device, self.precision, progress=self.progress)
+        return self._engines[i]
+
+    def done_with(self, i: int) -> None:
+        """Taking turns: the engine just used is released before the next one loads."""
+        if self.how == "one at a time" and self._engines is not None and self._engines[i] is not None:
+            device = self._engines[i].plan.device
+            self._engines[i] = None
+            gc.collect()
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+
+
+def load_comparison(profiles: list[Profile], device: str = "auto", precision: str = "auto",
+                    progress: Progress | None = None) -> Comparison:
+    """Share one base when every profile's base holds the same weights and LoRA can be switched on it;
+    else load them all if the memory plan says they fit together, or let them take turns."""
+    if len(profiles) < 2:
+        raise EngineError("Comparing needs at least two models, e.g. --compare ltu,ltu-as.")
+    plan = make_plan(device, precision)
+    shareable = not plan.merge_lora and all(p.kind != "demo" for p in profiles)
+    if shareable and all(same_base(profiles[0].llm, p.llm, progress) for p in profiles[1:]):
+        first = Engine.load(profiles[0], device, precision, progress=progress)
+        engines: list[Engine | None] = [first]
+        for p in profiles[1:]:
+            engines.append(Engine.load(p, device, precision, progress=progress, share_base=first))
+        if all(e.shares_base for e in engines[1:]):
+            return Comparison(profiles, device, precision, "shared base", progress, engines)
+        return Comparison(profiles, device, precision, "all loaded", progress, engines)
+    estimates = [memory_plan(p, plan) for p in profiles]
+    available = next((e.available_mb for e in estimates if e is not None), None)
+    total = sum(e.total_mb for e in estimates if e is not None)
+    together = available is None or total <= available
+    how = "all loaded" if together else "one at a time"
+    comparison = Comparison(profiles, device, precision, how, progress, [None] * len(profiles))
+    if together:
+        for i in range(len(profiles)):
+            comparison.engine(i)
+    return comparison
