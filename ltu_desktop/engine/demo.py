@@ -17,7 +17,8 @@ class Demo(Family):
     # same answer in the app and on the command line.
     defaults = {"temperature": 0.0}
 
-    def load(self, profile: Profile, plan: Plan, notes: list[str], progress: Progress) -> tuple[AudioLM, object]:
+    def load(self, profile: Profile, plan: Plan, notes: list[str], progress: Progress,
+             base: AudioLM | None = None) -> tuple[AudioLM, object]:
         progress(f"Reading the LLM from {profile.llm.name}", 0.1)
         llm = load_llm(profile.llm, plan, notes, require_llama=False)
         return AudioLM(quantize_int8_cpu(llm) if plan.merge_lora else llm), ChatTokenizer(profile.llm)

@@ -16,7 +16,9 @@ from . import precision as precision_mod
 from .demo import Demo
 from .family import AudioLM, Family, common_prefix
 from .generate import decode, pick
+from .checkpoints import PEFT_PREFIX, load_pickled
 from .lru import LRU
+from .ltu import LTU
 from .ltu_as import LTUAS
 from .prompt import NO_SPEECH_ANSWER
 from .tokenizer import TextStream
@@ -27,7 +29,23 @@ from .types import (Answer, Cancelled, CheckpointError, Clip, EngineError, Gener
 Progress = Callable[[str, float], None]
 FEATURE_CACHE_BYTES = 256 << 20  # LTU-AS: 32 x 25 x 1280 fp32 = 4 MB per window, so about 60 windows
 PREFIX_CACHE_BYTES = 512 << 20  # 7B fp16: about 0.5 MB per cached position, so a dozen clips' prompt heads
-FAMILIES: dict[str, Family] = {f.kind: f for f in (LTUAS(), Demo())}
+FAMILIES: dict[str, Family] = {f.kind: f for f in (LTUAS(), LTU(), Demo())}
+
+
+def family_of_adapter(path) -> str:
+    """Which family an adapter or full fine-tune file belongs to, from the tensor names only it holds."""
+    from pathlib import Path
+
+    keys = [k[len(PEFT_PREFIX):] if k.startswith(PEFT_PREFIX) else k for k in load_pickled(path, "Adapter")]
+    found = [f for f in FAMILIES.values() if f.adapter_marker and any(k.startswith(f.adapter_marker) for k in keys)]
+    if len(found) == 1:
+        return found[0].kind
+    name = Path(path).name
+    if found:
+        raise CheckpointError(f"{name} mixes the audio modules of {' and '.join(f.label for f in found)} "
+                              f"({', '.join(PEFT_PREFIX + f.adapter_marker + '*' for f in found)}): refused.")
+    expected = ", ".join(f"{PEFT_PREFIX}{f.adapter_marker}* ({f.label})" for f in FAMILIES.values() if f.adapter_marker)
+    raise CheckpointError(f"{name} holds no audio modules of a known model: expected {expected}.")
 
 
 def memory_plan(profile: Profile, plan: precision_mod.Plan) -> precision_mod.MemoryEstimate | None:
@@ -100,6 +118,7 @@ class Engine:
         self._features: LRU[torch.Tensor] = LRU(FEATURE_CACHE_BYTES)
         self._prefixes: LRU[object] = LRU(PREFIX_CACHE_BYTES)
         self._lock = threading.Lock()
+        self.shares_base = False
 
     @property
     def device(self) -> str:
@@ -129,6 +148,11 @@ class Engine:
         return GenerationSettings(**{**self.family.defaults, **{k: v for k, v in given.items() if v is not None}})
 
     @property
+    def trainable_parameters(self) -> int:
+        """What the authors' training counted as trainable: LoRA + audio modules (everything, for a full fine-tune)."""
+        return self.lm.trainable
+
+    @property
     def last_stats(self) -> Stats | None:
         return self.last_answer.stats if self.last_answer else None
 
@@ -138,9 +162,12 @@ class Engine:
     @classmethod
     def load(cls, profile: Profile, device: str = "auto", precision: str = "auto",
              progress: Progress | None = None, cancel: threading.Event | None = None,
-             early_clips: Callable[[], list[Audio]] | None = None) -> Engine:
+             early_clips: Callable[[], list[Audio]] | None = None, share_base: Engine | None = None) -> Engine:
         """`early_clips` lists clips waiting for a transcript: the ASR model loads first and transcribes them
-        on a side thread while the LLM loads, so their transcripts are cached by the time it is ready."""
+        on a side thread while the LLM loads, so their transcripts are cached by the time it is ready.
+
+        `share_base`: a loaded engine whose base LLM holds the same weights (see compare.same_base); this
+        profile's LoRA is attached to that base and the two engines take turns on it under one lock."""
         report = progress or (lambda _s, _f: None)
 
         def checkpoint(stage: str, fraction: float) -> None:
@@ -152,7 +179,7 @@ class Engine:
         if profile.feature_precision == "fp32" and plan.device.type == "cuda":
             plan = replace(plan, feature_dtype=torch.float32)
         notes: list[str] = []
-        memory = memory_plan(profile, plan)
+        memory = memory_plan(profile, plan) if share_base is None else None
         if memory is not None:
             report(f"Memory needed: {memory.describe()}", 0.02)
         if memory is not None and not memory.fits:
@@ -174,7 +201,8 @@ class Engine:
             family = FAMILIES.get(profile.kind)
             if family is None:
                 raise CheckpointError(f"Unknown model family {profile.kind!r}: one of {', '.join(FAMILIES)}.")
-            lm, tokenizer = family.load(profile, plan, notes, checkpoint)
+            lm, tokenizer = family.load(profile, plan, notes, checkpoint,
+                                        share_base.lm if share_base is not None else None)
         except (torch.OutOfMemoryError, MemoryError) as exc:
             raise EngineError(
                 f"Out of memory while loading {profile.describe()} in {plan.describe()}: "
@@ -187,6 +215,9 @@ class Engine:
         checkpoint("Ready", 1.0)
         engine = cls(profile, plan, family, lm, tokenizer, transcriber, notes)
         engine.memory_estimate = memory
+        if share_base is not None and lm.llm is share_base.lm.llm:
+            engine._lock = share_base._lock
+            engine.shares_base = share_base.shares_base = True
         return engine
 
     def transcribe(self, audio: Audio) -> Transcript:
@@ -241,7 +272,7 @@ class Engine:
         """Stream the answer's text pieces; `engine.last_answer` holds the whole answer (also when stopped).
 
         The question goes into the prompt verbatim, as the authors' batch script puts its instruction."""
-        s = settings or GenerationSettings()
+        s = settings or self.default_settings()
         if not question.strip():
             raise EngineError("The question is empty.")
         text_input, use_audio = self._inputs(clip, transcript, s.mode)
@@ -252,6 +283,7 @@ class Engine:
             yield NO_SPEECH_ANSWER
             return
         with self._lock:
+            self.lm.activate()
             yield from self._generate(clip, question, text_input, use_audio, s, stop, stats)
 
     def forced_choices(self, clip: Clip, question: str, answer_ids: list[int], transcript: str | None = None,
@@ -259,10 +291,11 @@ class Engine:
         """The token this engine would pick greedily at each position of a given answer, after that answer's
         own earlier tokens: precisions compare position by position, and one early difference cannot
         derail the rest of the comparison as it derails free-running answers."""
-        s = replace(settings or GenerationSettings(), temperature=0.0)
+        s = replace(settings or self.default_settings(), temperature=0.0)
         text_input, use_audio = self._inputs(clip, transcript, s.mode)
         picks: list[int] = []
         with self._lock:
+            self.lm.activate()
             ids, head, _ = self._prompt(question, text_input)
             n_head = min(common_prefix(ids, head), len(ids) - 1)
             cache = self._prefix_cache(clip, ids[:n_head], use_audio, Stats())

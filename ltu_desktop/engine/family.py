@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ..audio.io import Audio
 from .precision import Plan
-from .types import Profile
+from .types import GenerationSettings, Profile
 
 Progress = Callable[[str, float], None]
 
@@ -55,10 +55,22 @@ class FrontEnd(nn.Module):
 class AudioLM(nn.Module):
     """The audio tokens come first, then the prompt's embeddings; positions simply continue."""
 
-    def __init__(self, llm: nn.Module, front: FrontEnd | None = None):
+    def __init__(self, llm: nn.Module, front: FrontEnd | None = None, adapter: str | None = None,
+                 trainable: int = 0):
         super().__init__()
         self.llm = llm
         self.front = front
+        self.adapter = adapter  # this model's LoRA adapter name in `llm` (several share one base when comparing)
+        self.trainable = trainable  # parameters the authors trained: LoRA + audio modules (all, for a full fine-tune)
+
+    def activate(self) -> None:
+        """Switch the shared base to this model's LoRA; a no-op for a base that holds only one adapter."""
+        if self.adapter is not None and len(getattr(self.llm, "peft_config", {})) > 1:
+            from peft.tuners.lora import LoraLayer
+
+            for module in self.llm.modules():
+                if isinstance(module, LoraLayer):
+                    module.set_adapter(self.adapter)
 
     @torch.inference_mode()
     def audio_tokens(self, features: Tensor) -> Tensor:
@@ -97,13 +109,20 @@ class Family:
     """How one kind of checkpoint is loaded and prompted. `kind` matches `Profile.kind`."""
 
     kind: ClassVar[str]
+    label: ClassVar[str] = ""
     hears_audio: ClassVar[bool] = True
     reads_transcript: ClassVar[bool] = True
     # Generation settings that differ from GenerationSettings' (the authors' demo) for this family.
     defaults: ClassVar[dict] = {}
+    # A tensor-name prefix only this family's adapter files hold: how `--adapter FILE` picks the family.
+    adapter_marker: ClassVar[str] = ""
 
-    def load(self, profile: Profile, plan: Plan, notes: list[str], progress: Progress) -> tuple[AudioLM, object]:
-        """The model and its tokenizer, strictly checked; raises CheckpointError naming what is wrong."""
+    def load(self, profile: Profile, plan: Plan, notes: list[str], progress: Progress,
+             base: AudioLM | None = None) -> tuple[AudioLM, object]:
+        """The model and its tokenizer, strictly checked; raises CheckpointError naming what is wrong.
+
+        With `base` (a loaded model whose base LLM holds the same weights), a LoRA adapter is attached
+        beside the one already there instead of loading the base again."""
         raise NotImplementedError
 
     def prompt(self, tokenizer, question: str, text_input: str) -> tuple[list[int], list[int], str]:

@@ -25,7 +25,7 @@ def load_llm(folder: Path, plan: Plan, notes: list[str], require_llama: bool) ->
 
     cfg = check_llm_folder(folder)
     if require_llama and cfg.get("model_type") != "llama":
-        raise CheckpointError(f"{folder} holds a {cfg.get('model_type')!r} model; LTU-AS needs LLaMA (Vicuna-7B).")
+        raise CheckpointError(f"{folder} holds a {cfg.get('model_type')!r} model; LTU and LTU-AS need LLaMA (Vicuna-7B).")
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     kwargs = {}
@@ -171,21 +171,69 @@ def lora_model(llm: nn.Module, lora: dict[tuple[int, str, str], Tensor], rank: i
     return model
 
 
-def lora_parts(llm: nn.Module) -> dict[tuple[int, str, str], nn.Linear]:
-    """(layer, "q" | "v", "A" | "B") -> the peft Linear holding that matrix."""
+def lora_parts(llm: nn.Module, name: str = "default") -> dict[tuple[int, str, str], nn.Linear]:
+    """(layer, "q" | "v", "A" | "B") -> the peft Linear holding that matrix of adapter `name`."""
     layer_of = re.compile(r"layers\.(\d+)\.self_attn\.([qv])_proj$")
     parts = {}
     for name, module in llm.named_modules():
         m = layer_of.search(name)
         if m and hasattr(module, "lora_A"):
-            parts[(int(m[1]), m[2], "A")] = module.lora_A["default"]
-            parts[(int(m[1]), m[2], "B")] = module.lora_B["default"]
+            parts[(int(m[1]), m[2], "A")] = module.lora_A[name]
+            parts[(int(m[1]), m[2], "B")] = module.lora_B[name]
     return parts
 
 
-def _apply_lora(llm: nn.Module, adapter: AdapterWeights, merge: bool) -> nn.Module:
-    model = lora_model(llm, adapter.lora, adapter.lora_rank)
-    return (model.merge_and_unload() if merge else model.model).eval()
+def _apply_lora(llm: nn.Module, adapter: AdapterWeights, merge: bool, name: str = "default") -> nn.Module:
+    """peft LoRA on q_proj/v_proj; a second `name` goes beside the adapter already in `llm` (not merged)."""
+    if name == "default":
+        model = lora_model(llm, adapter.lora, adapter.lora_rank)
+        return (model.merge_and_unload() if merge else model.model).eval()
+    import warnings
+
+    from peft import LoraConfig, inject_adapter_in_model
+
+    config = LoraConfig(r=adapter.lora_rank, lora_alpha=LORA_ALPHA, target_modules=["q_proj", "v_proj"],
+                        lora_dropout=0.0, bias="none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # peft warns that a model with adapters gets another: that is the point
+        inject_adapter_in_model(config, llm, adapter_name=name)
+    with torch.no_grad():
+        for key, part in lora_parts(llm, name).items():
+            part.weight.copy_(adapter.lora[key].to(part.weight.dtype))
+    return llm.eval()
+
+
+def lora_parameters(adapter: AdapterWeights) -> int:
+    return sum(t.numel() for t in adapter.lora.values())
+
+
+def base_with_adapter(folder: Path, adapter: AdapterWeights, plan: Plan, name: str, notes: list[str],
+                      base: nn.Module | None = None) -> tuple[nn.Module, str | None]:
+    """The base LLM with this adapter's LoRA (or full fine-tune) attached, and the LoRA's adapter name.
+
+    Given `base`, an LLM already loaded from identical weights with another LoRA adapter on it, this
+    LoRA is attached beside that one instead of loading the base again; a full fine-tune or LoRA that
+    is merged into int8 weights cannot share and loads its own base."""
+    shareable = (base is not None and adapter.lora and not adapter.full_finetune and not plan.merge_lora
+                 and hasattr(base, "peft_config"))
+    if shareable:
+        _check_adapter_fits(base, adapter, name)
+        adapter_name = f"adapter{len(base.peft_config)}"
+        _apply_lora(base, adapter, merge=False, name=adapter_name)
+        notes.append(f"Shares the base LLM already loaded ({len(base.peft_config)} LoRA adapters on it).")
+        return base, adapter_name
+    llm = attach_llm_weights(load_llm(folder, plan, notes, require_llama=True), adapter, plan, name, notes)
+    return llm, ("default" if hasattr(llm, "peft_config") else None)
+
+
+def _check_adapter_fits(llm: nn.Module, adapter: AdapterWeights, name: str) -> None:
+    cfg = llm.config
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    if adapter.hidden != cfg.hidden_size:
+        raise CheckpointError(
+            f"Adapter {name} projects to width {adapter.hidden}, but the LLM's hidden size is {cfg.hidden_size}.")
+    check_lora(adapter.lora, cfg.num_hidden_layers, cfg.num_attention_heads * head_dim,
+               cfg.num_key_value_heads * head_dim, cfg.hidden_size, name)
 
 
 def _load_full_finetune(llm: nn.Module, weights: dict[str, Tensor], name: str) -> None:

@@ -20,8 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..audio.io import Audio
 from .checkpoints import PEFT_PREFIX, load_pickled
-from .types import CheckpointError
+from .family import AudioLM, Family, FrontEnd, Progress
+from .llm import base_with_adapter, lora_parameters
+from .precision import Plan
+from .prompt import ALPACA_HEAD, alpaca_short
+from .tokenizer import SentencePieceTokenizer
+from .types import CheckpointError, Profile
 
 SAMPLE_RATE = 16_000
 N_MELS = 128
@@ -168,6 +174,10 @@ class EncoderDims:
     @property
     def columns(self) -> int:
         return FRAMES // self.patch[1]
+
+
+# ltu_ori_paper.bin: ViT-B, 16x16 patches of 1024 frames x 128 bins, 11 audio blocks and 1 shared block.
+RELEASED_DIMS = EncoderDims(width=768, patch=(16, 16), patches=512, inner=3072, audio_blocks=11, shared_blocks=1)
 
 
 class CAVMAEAudio(nn.Module):
@@ -352,24 +362,11 @@ def build_projection(weights: LTUWeights, device: torch.device, dtype: torch.dty
     return proj.to(device, dtype).eval()
 
 
-def trainable_parameters(dims: EncoderDims, hidden: int, llm_layers: int, q_out: int, v_out: int,
-                         lora_rank: int) -> int:
-    """What the authors' training printed as trainable for LTU: LoRA on q/v, the encoder, the projection."""
-    lora = llm_layers * lora_rank * ((hidden + q_out) + (hidden + v_out))
-    audio = sum(math.prod(s) for s in expected_shapes(dims, hidden).values())
-    return lora + audio
 
-
-RELEASED_DIMS = EncoderDims(width=768, patch=(16, 16), patches=512, inner=3072, audio_blocks=11, shared_blocks=1)
-
-
-class LTUFrontEnd(nn.Module):
+class LTUFrontEnd(FrontEnd):
     """What LTU hears of a clip: the fbank of 10.24 s from the window's start through CAV-MAE (the cached
     features), then the pooling and projection into 32 LLM inputs."""
 
-    kind = "ltu"
-    hears_audio = True
-    reads_transcript = False
     window_seconds = WINDOW_SECONDS
 
     def __init__(self, encoder: CAVMAEAudio, proj: nn.Sequential):
@@ -378,13 +375,49 @@ class LTUFrontEnd(nn.Module):
         self.proj = proj
 
     @torch.inference_mode()
-    def features(self, samples: np.ndarray, start_s: float) -> Tensor:
+    def features(self, audio: Audio, start: float) -> Tensor:
         """[1, patches, width] encoder states. The fbank is computed in fp32 on the CPU and then cast, as the
         authors cast it to fp16 for their GPU run."""
         w = self.encoder.patch_embed_a.proj.weight
-        return self.encoder(fbank_window(samples, start_s).unsqueeze(0).to(w.device, w.dtype))
+        return self.encoder(fbank_window(audio.samples, start).unsqueeze(0).to(w.device, w.dtype))
 
     @torch.inference_mode()
     def tokens(self, features: Tensor) -> Tensor:
         w = self.proj[1].weight
         return pool_tokens(features.to(w.device, w.dtype), self.encoder.dims.rows, self.proj)
+
+
+class LTU(Family):
+    """Hears sounds and music, reads no transcript: `alpaca_short` without an input, always."""
+
+    kind = "ltu"
+    label = "LTU"
+    reads_transcript = False
+    adapter_marker = f"{ENCODER_PREFIX}patch_embed_a."
+    # The authors' LTU demo: temperature 0.1 and top-p 0.95 as LTU-AS's, transformers' default top-k 50,
+    # no repetition penalty, 400 new tokens.
+    defaults = {"top_k": 50, "repetition_penalty": 1.0, "max_new_tokens": 400}
+
+    def load(self, profile: Profile, plan: Plan, notes: list[str], progress: Progress,
+             base: nn.Module | None = None) -> tuple[AudioLM, object]:
+        if profile.adapter is None:
+            raise CheckpointError("An LTU profile needs an adapter file (ltu_ori_paper.bin) or a full fine-tune.")
+        progress(f"Reading adapter {profile.adapter.name}", 0.05)
+        weights = read_ltu(profile.adapter)
+        progress(f"Reading the LLM from {profile.llm.name}", 0.15)
+        llm, adapter_name = base_with_adapter(profile.llm, weights, plan, profile.adapter.name, notes,
+                                              base.llm if base is not None else None)
+        tokenizer = SentencePieceTokenizer(profile.llm / "tokenizer.model")
+        if tokenizer.vocab_size > llm.config.vocab_size:
+            raise CheckpointError(
+                f"tokenizer.model has {tokenizer.vocab_size} pieces but the LLM only {llm.config.vocab_size}.")
+        progress("Building the CAV-MAE audio encoder", 0.85)
+        front = LTUFrontEnd(build_encoder(weights, plan.device, plan.feature_dtype),
+                            build_projection(weights, plan.device, plan.audio_dtype or plan.llm_dtype))
+        trainable = weights.audio_parameters() + (
+            lora_parameters(weights) if not weights.full_finetune else sum(p.numel() for p in llm.parameters()))
+        return AudioLM(llm, front, adapter_name, trainable), tokenizer
+
+    def prompt(self, tokenizer, question: str, text_input: str) -> tuple[list[int], list[int], str]:
+        prompt = alpaca_short(question, None)
+        return tokenizer.encode(prompt), tokenizer.encode(ALPACA_HEAD), prompt

@@ -19,7 +19,7 @@ from whisper.model import AudioEncoder, MultiHeadAttention, ResidualAttentionBlo
 from ..audio.io import Audio
 from .checkpoints import PROJ_PREFIX, TLTR_PREFIX, read_adapter, read_whisper
 from .family import AudioLM, Family, FrontEnd, Progress
-from .llm import attach_llm_weights, load_llm
+from .llm import base_with_adapter, lora_parameters
 from .precision import Plan, to_dtype
 from .prompt import ALPACA_HEAD, alpaca_short
 from .tokenizer import SentencePieceTokenizer
@@ -170,16 +170,18 @@ def build_front(adapter, encoder: AudioEncoder, plan: Plan) -> LTUASFrontEnd:
 
 class LTUAS(Family):
     kind = "ltu-as"
+    label = "LTU-AS"
+    adapter_marker = "model.audio_encoder.time_tr."
 
-    def load(self, profile: Profile, plan: Plan, notes: list[str], progress: Progress) -> tuple[AudioLM, object]:
+    def load(self, profile: Profile, plan: Plan, notes: list[str], progress: Progress,
+             base: AudioLM | None = None) -> tuple[AudioLM, object]:
         if profile.adapter is None or profile.feature_whisper is None:
             raise CheckpointError("An LTU-AS profile needs an adapter file and a feature Whisper checkpoint.")
         progress(f"Reading adapter {profile.adapter.name}", 0.05)
         adapter = read_adapter(profile.adapter)
         progress(f"Reading the LLM from {profile.llm.name}", 0.15)
-        llm = load_llm(profile.llm, plan, notes, require_llama=True)
-        progress("Attaching LoRA", 0.7)
-        llm = attach_llm_weights(llm, adapter, plan, profile.adapter.name, notes)
+        llm, adapter_name = base_with_adapter(profile.llm, adapter, plan, profile.adapter.name, notes,
+                                              base.llm if base is not None else None)
         tokenizer = SentencePieceTokenizer(profile.llm / "tokenizer.model")
         if tokenizer.vocab_size > llm.config.vocab_size:
             raise CheckpointError(
@@ -191,7 +193,10 @@ class LTUAS(Family):
             raise CheckpointError(
                 f"The feature Whisper {profile.feature_whisper.name} has width {width}, but the adapter "
                 f"expects {adapter.width} (LTU-AS uses Whisper large-v1).")
-        return AudioLM(llm, build_front(adapter, encoder, plan)), tokenizer
+        audio = sum(t.numel() for t in (*adapter.tltr.values(), *adapter.proj.values()))
+        trainable = audio + (lora_parameters(adapter) if not adapter.full_finetune
+                             else sum(p.numel() for p in llm.parameters()))
+        return AudioLM(llm, build_front(adapter, encoder, plan), adapter_name, trainable), tokenizer
 
     def prompt(self, tokenizer, question: str, text_input: str) -> tuple[list[int], list[int], str]:
         prompt = alpaca_short(question, text_input)

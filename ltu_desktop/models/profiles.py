@@ -19,38 +19,62 @@ def demo_profile(progress: Callable[[str, float], None] | None = None) -> Profil
     return Profile("demo", assets.llm_dir, assets.asr_whisper, kind="demo", label=DEMO_LABEL)
 
 
-def profile_from_paths(llm: str | Path, adapter: str | Path, feature_whisper: str | Path,
-                       asr_whisper: str | Path | None, name: str = "custom") -> Profile:
+def profile_from_paths(llm: str | Path, adapter: str | Path, feature_whisper: str | Path | None,
+                       asr_whisper: str | Path | None, name: str = "custom", kind: str = "ltu-as") -> Profile:
+    label = "LTU" if kind == "ltu" else "LTU-AS"
     return Profile(
         name, Path(llm).expanduser(), Path(asr_whisper).expanduser() if asr_whisper else None,
-        Path(feature_whisper).expanduser(), Path(adapter).expanduser(), kind="ltu-as",
-        label=f"LTU-AS ({Path(adapter).name})",
+        Path(feature_whisper).expanduser() if feature_whisper else None, Path(adapter).expanduser(), kind=kind,
+        label=f"{label} ({Path(adapter).name})",
     )
+
+
+def _from_paths(llm: Path | None, adapter: Path | None, feature_whisper: Path | None,
+                asr_whisper: Path | None) -> Profile:
+    """The adapter file says which model it is: LTU (CAV-MAE inside, no feature Whisper) or LTU-AS."""
+    from ..engine.engine import family_of_adapter
+    from ..engine.types import EngineError
+
+    if adapter is None:
+        raise EngineError("--llm and --whisper need --adapter as well (see `ltu-desktop models`).")
+    kind = family_of_adapter(Path(adapter).expanduser())
+    if kind == "ltu":
+        if llm is None:
+            raise EngineError(f"{Path(adapter).name} is an LTU adapter: it needs --llm (the vicuna_ltu folder) too.")
+        if feature_whisper is not None:
+            raise EngineError(f"{Path(adapter).name} is an LTU adapter: LTU hears audio through its own CAV-MAE "
+                              "encoder and takes no --whisper (--asr-whisper shows a transcript, which it does not read).")
+        return profile_from_paths(llm, adapter, None, asr_whisper, kind="ltu")
+    missing = [n for n, v in (("--llm", llm), ("--whisper", feature_whisper)) if v is None]
+    if missing:
+        raise EngineError(f"{Path(adapter).name} is an LTU-AS adapter: it needs {', '.join(missing)} as well "
+                          "(see `ltu-desktop models`).")
+    return profile_from_paths(llm, adapter, feature_whisper, asr_whisper or feature_whisper)
 
 
 def resolve_profile(name: str | None, llm: Path | None = None, adapter: Path | None = None,
                     feature_whisper: Path | None = None, asr_whisper: Path | None = None,
                     progress: Callable[[str, float], None] | None = None) -> Profile:
-    """Files given by path win; else a profile name: demo (built in), tiny (random test model) or the catalog's."""
-    from ..engine.types import EngineError
+    """Files given by path win; else a profile name: demo (built in), tiny / tiny-ltu (random test models), ltu-as
+    (the catalog's default LTU-AS profile) or a catalog profile."""
     from ..paths import cache_dir
 
     if llm or adapter or feature_whisper:
-        missing = [n for n, v in (("--llm", llm), ("--adapter", adapter), ("--whisper", feature_whisper)) if v is None]
-        if missing:
-            raise EngineError(f"An LTU-AS model needs {', '.join(missing)} as well (see `ltu-desktop models`).")
-        return profile_from_paths(llm, adapter, feature_whisper, asr_whisper or feature_whisper)
+        return _from_paths(llm, adapter, feature_whisper, asr_whisper)
     name = name or os.environ.get("LTU_DESKTOP_PROFILE") or "demo"
     if (Path(name).expanduser() / "training.json").is_file():
         return run_profile(Path(name).expanduser())
     if name == "demo":
         return demo_profile(progress)
-    if name == "tiny":
-        from .tiny import make_tiny_profile
+    if name in ("tiny", "tiny-ltu"):
+        from .tiny import make_tiny_ltu_profile, make_tiny_profile
 
-        return make_tiny_profile(cache_dir() / "tiny")
-    from .catalog import profile_by_name
+        tiny = make_tiny_profile(cache_dir() / "tiny")
+        return tiny if name == "tiny" else make_tiny_ltu_profile(cache_dir() / "tiny-ltu", tiny.llm, tiny.asr_whisper)
+    from .catalog import Catalog, profile_by_name
 
+    if name == "ltu-as":  # the family's name stands for its default profile
+        name = Catalog.load().default_profile
     return profile_by_name(name)
 
 

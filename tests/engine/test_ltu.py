@@ -16,7 +16,7 @@ from ltu_desktop.engine.checkpoints import PEFT_PREFIX
 from ltu_desktop.engine.ltu import (RELEASED_DIMS, CAVMAEAudio, audio_projection, build_encoder, build_projection,
                                     fbank_window, kaldi_fbank, mel_banks, pool_tokens, read_ltu)
 from ltu_desktop.engine.types import CheckpointError
-from ltu_desktop.tiny_ltu import make_ltu_adapter
+from ltu_desktop.models.tiny import make_ltu_adapter
 
 
 def _signals(tmp_path) -> dict[str, np.ndarray]:

@@ -11,7 +11,7 @@ from test_ltu import _reference_tokens
 from test_reference import _llama_last_logits
 
 from ltu_desktop.engine.ltu import fbank_window
-from ltu_desktop.tiny_ltu import make_tiny_ltu_profile
+from ltu_desktop.models.tiny import make_tiny_ltu_profile
 
 
 def _reference_answer(profile, samples, question: str, penalty: float, n: int) -> list[int]:
