@@ -87,8 +87,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--profile", default=None,
                    help="demo (built in, no download), tiny (random test model), or a catalog profile name")
     g.add_argument("--llm", type=Path, help="base LLM folder (Hugging Face LLaMA / Vicuna)")
-    g.add_argument("--adapter", type=Path, help="LTU-AS adapter or full fine-tune .bin")
-    g.add_argument("--whisper", type=Path, help="Whisper checkpoint for audio features (large-v1.pt)")
+    g.add_argument("--adapter", type=Path, help="LTU or LTU-AS adapter or full fine-tune .bin (the file says which)")
+    g.add_argument("--whisper", type=Path, help="LTU-AS only: Whisper checkpoint for audio features (large-v1.pt)")
     g.add_argument("--asr-whisper", type=Path, help="Whisper checkpoint for transcripts (large-v2.pt)")
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     g.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16", "int8", "nf4"])
@@ -96,15 +96,17 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_generation_args(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("generation (defaults: the authors' demo)")
+    g = p.add_argument_group("generation (defaults: the authors' demo settings for the loaded model; LTU-AS: "
+                             "temperature 0.1, top-p 0.95, top-k 500, repetition penalty 1.1, 500 tokens; LTU: "
+                             "0.1, 0.95, 50, 1.0, 400)")
     g.add_argument("--temperature", type=ranged(float, 0, 10, what=" (0 = greedy)"), default=None,
                    help=f"0-10, 0 = greedy (default {DEFAULTS['temperature']}; the demo profile: 0, as in the app)")
-    g.add_argument("--top-p", type=ranged(float, 0, 1, above=True), default=DEFAULTS["top_p"], help="above 0, up to 1")
-    g.add_argument("--top-k", type=ranged(int, 0, what=" (0 = no limit)"), default=DEFAULTS["top_k"],
+    g.add_argument("--top-p", type=ranged(float, 0, 1, above=True), default=None, help="above 0, up to 1")
+    g.add_argument("--top-k", type=ranged(int, 0, what=" (0 = no limit)"), default=None,
                    help="0 = no limit")
     g.add_argument("--repetition-penalty", type=ranged(float, 0, 10, above=True),
-                   default=DEFAULTS["repetition_penalty"], help="above 0 (1 = none)")
-    g.add_argument("--max-new-tokens", type=ranged(int, 1, 100_000), default=DEFAULTS["max_new_tokens"])
+                   default=None, help="above 0 (1 = none)")
+    g.add_argument("--max-new-tokens", type=ranged(int, 1, 100_000), default=None)
     g.add_argument("--seed", type=ranged(int, 0, 2**63 - 1), default=None)
     g.add_argument("--window", type=ranged(float, 0), default=0.0, metavar="START",
                    help="start (s) of the window the model hears; the transcript covers the whole clip")
