@@ -313,11 +313,15 @@ def validate_file(path: Path, kind: str) -> None:
     if kind == "llm":
         cfg = check_llm_folder(path)
         if cfg.get("model_type") != "llama":
-            raise CheckpointError(f"{path} holds a {cfg.get('model_type')!r} model; LTU-AS needs LLaMA (Vicuna-7B).")
+            raise CheckpointError(f"{path} holds a {cfg.get('model_type')!r} model; LTU and LTU-AS need LLaMA "
+                                  "(Vicuna-7B).")
         if not (path / "tokenizer.model").is_file():
             raise CheckpointError(f"{path} has no tokenizer.model (LLaMA's sentencepiece model).")
     elif kind in ("adapter", "full-finetune"):
-        weights = read_adapter(path)
+        from .engine import family_of_adapter
+        from .ltu import read_ltu
+
+        weights = read_ltu(path) if family_of_adapter(path) == "ltu" else read_adapter(path)
         if kind == "full-finetune" and not weights.full_finetune:
             raise CheckpointError(f"{path.name} holds no LLM weights: it is an adapter, not a full fine-tune.")
     elif kind == "whisper":

@@ -86,6 +86,7 @@ class ProfileSpec:
     description: str = ""
     recommended: bool = False
     builtin: str | None = None
+    family: str = "ltu-as"  # the engine's model family: "ltu" profiles hear through CAV-MAE, no feature Whisper
 
     def files(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(n for n in (self.llm, self.adapter, self.feature_whisper, self.asr_whisper) if n))
@@ -136,10 +137,16 @@ class Catalog:
         for name, p in (data.get("profiles") or {}).items():
             roles = {r: p.get(r, "") for r in ROLE_KINDS}
             spec = ProfileSpec(name, p.get("label") or name, description=p.get("description", ""),
-                               recommended=bool(p.get("recommended")), builtin=p.get("builtin"), **roles)
+                               recommended=bool(p.get("recommended")), builtin=p.get("builtin"),
+                               family=p.get("family", "ltu-as"), **roles)
+            if spec.family not in ("ltu-as", "ltu"):
+                raise bad(f"profile {name!r} has family {spec.family!r}, not ltu-as or ltu")
+            if spec.family == "ltu" and spec.feature_whisper:
+                raise bad(f"profile {name!r}: LTU computes its own features and takes no feature_whisper")
+            optional = ("asr_whisper", "feature_whisper") if spec.family == "ltu" else ("asr_whisper",)
             for role, kinds in ROLE_KINDS.items():
                 ref = roles[role]
-                if not ref and not spec.builtin and role != "asr_whisper":
+                if not ref and not spec.builtin and role not in optional:
                     raise bad(f"profile {name!r} lacks {role}")
                 if ref and (ref not in files or files[ref].kind not in kinds):
                     raise bad(f"profile {name!r}: {role} {ref!r} is not a {'/'.join(kinds)} file of the catalog")
@@ -463,7 +470,8 @@ class Models:
                               f"`ltu-desktop models download {name}`.")
         adapter = self.entry(spec.adapter)
         return Profile(name, self.path_of(spec.llm), self.path_of(spec.asr_whisper) if spec.asr_whisper else None,
-                       self.path_of(spec.feature_whisper), self.path_of(adapter), kind="ltu-as", label=spec.label,
+                       self.path_of(spec.feature_whisper) if spec.feature_whisper else None, self.path_of(adapter),
+                       kind=spec.family, label=spec.label,
                        feature_precision="fp32" if adapter.features == "fp32-then-fp16" else "fp16")
 
 

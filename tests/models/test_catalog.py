@@ -28,7 +28,8 @@ def sha(data: bytes) -> str:
 def test_released_catalog_lists_every_file_with_its_fields():
     cat = Catalog.load()
     assert set(cat.files) == {"vicuna_ltuas", "ltuas_long_noqa_a6", "ltuas_long_noqa_old_gpu", "ltuas_ori_paper",
-                              "ltuas_long_noqa_old_gpus_fullft", "large-v1", "large-v2"}
+                              "ltuas_long_noqa_old_gpus_fullft", "large-v1", "large-v2",
+                              "vicuna_ltu", "ltu_ori_paper", "full_ft_2e-5_20000"}
     for e in cat.files.values():
         assert e.kind in KINDS and e.url.startswith("https://") and e.approx_size > 0 and e.description and e.path
         assert (e.features in FEATURES) == (e.kind in ("adapter", "full-finetune"))
@@ -39,6 +40,9 @@ def test_released_catalog_lists_every_file_with_its_fields():
         e = cat.files[name]
         assert e.sha256 and f"/{e.sha256}/{name}.pt" in e.url
     assert all(e.sha256 is None for e in cat.files.values() if e.kind != "whisper")
+    ltu, full = cat.profiles["ltu"], cat.profiles["ltu-fullft"]
+    assert (ltu.family, ltu.llm, ltu.adapter, ltu.feature_whisper) == ("ltu", "vicuna_ltu", "ltu_ori_paper", "")
+    assert cat.files[full.adapter].kind == "full-finetune" and cat.files["ltu_ori_paper"].approx_size == 370_000_000
 
 
 def test_whisper_urls_are_openai_whispers_own():
