@@ -73,11 +73,12 @@ def _load(args, progress):
     from ..engine.engine import Engine
     from ..engine.precision import plan
 
-    if args.profile == "synthetic-7b":
-        from .synthetic import build_engine
+    if args.profile in ("synthetic-7b", "synthetic-ltu"):
+        from .synthetic import build_engine, build_ltu_engine
 
         p = plan(args.device, args.precision)
-        engine, t_cold = _timed(lambda: build_engine(p, args.layers, progress))
+        build = build_engine if args.profile == "synthetic-7b" else build_ltu_engine
+        engine, t_cold = _timed(lambda: build(p, args.layers, progress))
         return engine, 0.0, t_cold, None
     profile, t_assets = _timed(lambda: _profile(args, progress))
     engine, t_cold = _timed(lambda: Engine.load(profile, args.device, args.precision, progress))
@@ -179,8 +180,8 @@ def _agreement(args, engine, audio, transcript: str, progress) -> list[dict]:
     wanted = [p for p in args.agreement.split(",") if p and p != "fp32"]
     if not wanted:
         return []
-    if args.profile == "synthetic-7b":
-        raise SystemExit("--agreement needs trained weights (demo, tiny or real checkpoints), not synthetic-7b.")
+    if args.profile in ("synthetic-7b", "synthetic-ltu"):
+        raise SystemExit(f"--agreement needs trained weights (demo, tiny or real checkpoints), not {args.profile}.")
     profile = _profile(args, progress)
     reference = engine if engine.precision == "fp32" else Engine.load(profile, args.device, "fp32")
     rows = []

@@ -1,4 +1,5 @@
-"""synthetic-7b: LTU-AS at full size (Vicuna-7B, Whisper large-v1, the released adapter's shapes), random weights.
+"""synthetic-7b / synthetic-ltu: LTU-AS or LTU at full size (Vicuna-7B, Whisper large-v1 or CAV-MAE ViT-B, the
+released adapters' shapes), random weights.
 
 Nothing is downloaded or written to disk: modules are built on the meta device and allocated once in the
 plan's dtype, so a bf16 model needs ~14 GB and never passes through a 28 GB fp32 copy. Timings on it
@@ -14,6 +15,8 @@ from ..engine.checkpoints import AdapterWeights
 from ..engine.engine import Engine
 from ..engine.family import AudioLM
 from ..engine.llm import attach_llm_weights
+from ..engine.ltu import LTU, RELEASED_DIMS, CAVMAEAudio, LTUFrontEnd, LTUWeights
+from ..engine.ltu import audio_projection as ltu_projection
 from ..engine.ltu_as import LTUAS, TLTR, audio_projection, build_front, explicit_attention
 from ..engine.precision import Plan, to_dtype
 from ..engine.tokenizer import SentencePieceTokenizer
@@ -63,23 +66,60 @@ def _encoder(plan: Plan):
 
 def _adapter(hidden: int, layers: int, width: int) -> AdapterWeights:
     tltr, proj = TLTR(width), audio_projection(width, hidden)
-    lora = {}
-    for i in range(layers):
-        for p in ("q", "v"):
-            lora[(i, p, "A")] = torch.randn(LORA_RANK, hidden) * 0.01
-            lora[(i, p, "B")] = torch.randn(hidden, LORA_RANK) * 0.01
-    return AdapterWeights(tltr.state_dict(), proj.state_dict(), lora, {}, width, hidden, LORA_RANK)
+    return AdapterWeights(tltr.state_dict(), proj.state_dict(), _lora(hidden, layers), {}, width, hidden, LORA_RANK)
 
 
-def build_engine(plan: Plan, layers: int = VICUNA_7B["num_hidden_layers"], progress=None) -> Engine:
-    """An Engine over full-size random modules; `layers` < 32 makes a shallower model for quick runs."""
+def _lora(hidden: int, layers: int) -> dict:
+    return {(i, p, ab): torch.randn(*((LORA_RANK, hidden) if ab == "A" else (hidden, LORA_RANK))) * 0.01
+            for i in range(layers) for p in ("q", "v") for ab in ("A", "B")}
+
+
+def _ltu_front(plan: Plan, hidden: int) -> LTUFrontEnd:
+    """CAV-MAE's audio branch (ViT-B, 11 + 1 blocks) and the projection, allocated in the plan's dtypes."""
+    with torch.device("meta"):
+        encoder, proj = CAVMAEAudio(RELEASED_DIMS), ltu_projection(RELEASED_DIMS.width, hidden)
+    encoder = encoder.to(plan.feature_dtype).to_empty(device=plan.device)
+    proj = proj.to(plan.audio_dtype or plan.llm_dtype).to_empty(device=plan.device)
+    _fill(encoder)
+    _fill(proj)
+    return LTUFrontEnd(encoder.eval(), proj.eval())
+
+
+def build_ltu_engine(plan: Plan, layers: int = VICUNA_7B["num_hidden_layers"], progress=None) -> Engine:
+    """synthetic-ltu: LTU at full size (`ltu_ori_paper.bin`'s shapes on Vicuna-7B), random weights."""
+    folder = _tokenizer_folder()
+    report = progress or (lambda _s, _f: None)
+    report(f"Allocating a {layers}-layer 7B LLM in {plan.precision} with random weights", 0.1)
+    llm = _llm(plan, layers)
+    notes: list[str] = ["synthetic-ltu: random weights at full size; timings are real, answers are noise"]
+    report("Attaching LoRA (r=8)", 0.6)
+    hidden = VICUNA_7B["hidden_size"]
+    weights = LTUWeights({}, {}, _lora(hidden, layers), {}, RELEASED_DIMS, hidden, LORA_RANK)
+    llm = attach_llm_weights(llm, weights, plan, "synthetic adapter", notes)
+    report("Allocating the CAV-MAE audio encoder", 0.85)
+    front = _ltu_front(plan, hidden)
+    trainable = sum(t.numel() for t in weights.lora.values()) + sum(p.numel() for p in front.parameters())
+    lm = AudioLM(llm, front, "default" if hasattr(llm, "peft_config") else None, trainable)
+    profile = Profile("synthetic-ltu", folder, None, None, None, kind="ltu",
+                      label="synthetic-ltu (full-size LTU, random weights, for timing only)")
+    report("Ready", 1.0)
+    return Engine(profile, plan, LTU(), lm, SentencePieceTokenizer(folder / "tokenizer.model"), None, notes)
+
+
+def _tokenizer_folder():
     from ..models.tiny import _tokenizer
 
-    report = progress or (lambda _s, _f: None)
     folder = cache_dir() / "synthetic-7b"
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / "tokenizer.model").exists():
         _tokenizer(folder, 400)
+    return folder
+
+
+def build_engine(plan: Plan, layers: int = VICUNA_7B["num_hidden_layers"], progress=None) -> Engine:
+    """An Engine over full-size random modules; `layers` < 32 makes a shallower model for quick runs."""
+    report = progress or (lambda _s, _f: None)
+    folder = _tokenizer_folder()
     report(f"Allocating a {layers}-layer 7B LLM in {plan.precision} with random weights", 0.1)
     llm = _llm(plan, layers)
     notes: list[str] = ["synthetic-7b: random weights at full size; timings are real, answers are noise"]

@@ -30,7 +30,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--clip-seconds", type=_numbers(float, 1), default="5,60,300",
                    help="clip lengths for the transcript growth rows")
     p.add_argument("--layers", type=ranged(int, 1, 256), default=32,
-                   help="synthetic-7b: decoder layers (32 = full size)")
+                   help="synthetic-7b / synthetic-ltu: decoder layers (32 = full size)")
     p.add_argument("--quick", action="store_true", help="seconds-long smoke run (CI): few tokens, no growth rows")
     p.add_argument("--agreement", default="", metavar="PRECISIONS",
                    help="also compare greedy answers of these precisions (e.g. bf16,int8,nf4) with fp32")

@@ -41,3 +41,17 @@ def test_synthetic_7b_has_the_released_shapes(tmp_path):
     assert engine.lm.llm.model.layers[0].self_attn.q_proj.lora_A["default"].weight.shape == (8, 4096)
     feats = engine.prepare(from_array(np.zeros(16000 * 2, dtype=np.float32))).features
     assert feats.shape == (32, 25, 1280)
+
+
+def test_synthetic_ltu_has_the_released_shapes():
+    """One decoder layer of 32: the trainable count is the authors' 93,065,216 less 31 layers of LoRA (r=8)."""
+    from ltu_desktop.bench.synthetic import build_ltu_engine
+    from ltu_desktop.engine.precision import plan
+
+    engine = build_ltu_engine(plan("cpu", "bf16"), layers=1)
+    front = engine.lm.front
+    assert len(front.encoder.blocks_a) == 11 and len(front.encoder.blocks_u) == 1
+    assert front.proj[1].weight.shape == (4096, 768) and engine.window_seconds == 10.24
+    assert engine.trainable_parameters == 93_065_216 - 31 * 2 * 8 * (4096 + 4096)
+    clip = engine.prepare(from_array(np.zeros(16000 * 2, dtype=np.float32)))
+    assert clip.features.shape == (1, 512, 768) and engine.lm.audio_tokens(clip.features).shape == (1, 32, 4096)
