@@ -192,3 +192,50 @@ def test_released_shapes_count_93065216_trainable_parameters_without_allocating(
     lora = sum(p.numel() for p in llm.parameters() if p.requires_grad)
     audio = sum(p.numel() for m in (encoder, proj) for p in m.parameters())
     assert lora + audio == 93_065_216
+
+
+@pytest.fixture(scope="module")
+def ltu_profile(tiny_profile, tmp_path_factory):
+    from ltu_desktop.models.tiny import make_tiny_ltu_profile
+
+    return make_tiny_ltu_profile(tmp_path_factory.mktemp("ltu"), tiny_profile.llm, tiny_profile.asr_whisper)
+
+
+@pytest.mark.parametrize("name", ["bf16", "int8", "nf4"])
+def test_every_cpu_precision_answers_with_ltu(ltu_profile, noise_audio, name):
+    from ltu_desktop.engine.engine import Engine
+    from ltu_desktop.engine.types import GenerationSettings
+
+    if name == "nf4":
+        pytest.importorskip("bitsandbytes")
+    engine = Engine.load(ltu_profile, device="cpu", precision=name)
+    assert engine.memory_estimate is not None and engine.memory_estimate.total_mb > 0
+    clip = engine.prepare(noise_audio)
+    list(engine.answer(clip, "Describe the sound.", settings=GenerationSettings(temperature=0, max_new_tokens=6)))
+    assert engine.last_answer.token_ids and engine.last_answer.stats.precision == name
+
+
+def test_the_ltu_full_finetune_replaces_the_llm_weights(ltu_profile, tmp_path, noise_audio):
+    from dataclasses import replace
+
+    from safetensors.torch import load_file
+
+    from ltu_desktop.engine.engine import Engine
+    from ltu_desktop.engine.types import GenerationSettings
+    from ltu_desktop.models.tiny import make_ltu_adapter
+
+    base = {k: v for k, v in load_file(str(ltu_profile.llm / "model.safetensors")).items()
+            if not k.startswith("model.audio")}
+    base["model.layers.0.mlp.down_proj.weight"] = base["model.layers.0.mlp.down_proj.weight"] * 1.5
+    full = make_ltu_adapter(tmp_path / "full.bin", llm_state=base)
+    engine = Engine.load(replace(ltu_profile, adapter=full), device="cpu", precision="fp32")
+    assert any("Full fine-tune" in n for n in engine.notes)
+    assert torch.equal(engine.lm.llm.model.layers[0].mlp.down_proj.weight,
+                       base["model.layers.0.mlp.down_proj.weight"])
+    list(engine.answer(engine.prepare(noise_audio), "Describe the sound.",
+                       settings=GenerationSettings(temperature=0, max_new_tokens=4)))
+    assert engine.last_answer.stats.new_tokens > 0
+    del base["model.layers.1.mlp.gate_proj.weight"]
+    with pytest.raises(CheckpointError, match="gate_proj"):
+        Engine.load(replace(ltu_profile, adapter=make_ltu_adapter(tmp_path / "partial.bin", llm_state=base)),
+                    device="cpu", precision="fp32")
