@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from .checkpoints import load_pickled
 from .engine import Engine, memory_plan
 from .precision import plan as make_plan
 from .types import EngineError, Profile
@@ -44,6 +45,11 @@ def _digest(path: Path) -> str:
 
 def _weight_files(folder: Path) -> dict[str, Path]:
     return {p.name: p for p in sorted(Path(folder).iterdir()) if p.suffix in _WEIGHT_SUFFIXES and p.is_file()}
+
+
+def holds_llm_weights(adapter: Path | None) -> bool:
+    """A full fine-tune replaces the base's weights, so it can never share a base (read from its tensor names)."""
+    return adapter is not None and any(k.endswith("embed_tokens.weight") for k in load_pickled(adapter, "Adapter"))
 
 
 def same_base(a: Path, b: Path, progress: Progress | None = None) -> bool:
@@ -96,15 +102,13 @@ def load_comparison(profiles: list[Profile], device: str = "auto", precision: st
     if len(profiles) < 2:
         raise EngineError("Comparing needs at least two models, e.g. --compare ltu,ltu-as.")
     plan = make_plan(device, precision)
-    shareable = not plan.merge_lora and all(p.kind != "demo" for p in profiles)
+    shareable = not plan.merge_lora and all(p.kind != "demo" and not holds_llm_weights(p.adapter) for p in profiles)
     if shareable and all(same_base(profiles[0].llm, p.llm, progress) for p in profiles[1:]):
         first = Engine.load(profiles[0], device, precision, progress=progress)
         engines: list[Engine | None] = [first]
         for p in profiles[1:]:
             engines.append(Engine.load(p, device, precision, progress=progress, share_base=first))
-        if all(e.shares_base for e in engines[1:]):
-            return Comparison(profiles, device, precision, "shared base", progress, engines)
-        return Comparison(profiles, device, precision, "all loaded", progress, engines)
+        return Comparison(profiles, device, precision, "shared base", progress, engines)
     estimates = [memory_plan(p, plan) for p in profiles]
     available = next((e.available_mb for e in estimates if e is not None), None)
     total = sum(e.total_mb for e in estimates if e is not None)
