@@ -24,7 +24,7 @@ from .types import CheckpointError
 PEFT_PREFIX = "base_model.model."
 TLTR_PREFIX = "model.audio_encoder."
 PROJ_PREFIX = "model.audio_proj."
-_LORA_KEY = re.compile(r"^model\.layers\.(\d+)\.self_attn\.([qv])_proj\.lora_([AB])(?:\.default)?\.weight$")
+LORA_KEY = re.compile(r"^model\.layers\.(\d+)\.self_attn\.([qv])_proj\.lora_([AB])(?:\.default)?\.weight$")
 _BLOCK_TENSORS = (
     "attn.query.weight", "attn.query.bias", "attn.key.weight", "attn.value.weight", "attn.value.bias",
     "attn.out.weight", "attn.out.bias", "attn_ln.weight", "attn_ln.bias",
@@ -91,7 +91,7 @@ def read_adapter(path: Path) -> AdapterWeights:
     for k, v in sd.items():
         if k.startswith((TLTR_PREFIX, PROJ_PREFIX)):
             continue
-        m = _LORA_KEY.match(k)
+        m = LORA_KEY.match(k)
         if m:
             lora[(int(m[1]), m[2], m[3])] = v
         elif "lora_" not in k:

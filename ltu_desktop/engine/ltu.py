@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..audio.io import Audio
-from .checkpoints import PEFT_PREFIX, load_pickled
+from .checkpoints import LORA_KEY, PEFT_PREFIX, load_pickled
 from .family import AudioLM, Family, FrontEnd, Progress
 from .llm import base_with_adapter, lora_parameters
 from .precision import Plan
@@ -44,7 +44,6 @@ LN_EPS = 1e-5
 
 ENCODER_PREFIX = "model.audio_encoder."
 PROJ_PREFIX = "model.audio_proj."
-_LORA_KEY = re.compile(r"^model\.layers\.(\d+)\.self_attn\.([qv])_proj\.lora_([AB])(?:\.default)?\.weight$")
 _NORMS = ("norm1", "norm1_a", "norm1_v", "norm2", "norm2_a", "norm2_v")
 
 
@@ -328,7 +327,7 @@ def split_ltu(sd: dict[str, Tensor], name: str) -> LTUWeights:
     for k, v in sd.items():
         if k.startswith((ENCODER_PREFIX, PROJ_PREFIX)):
             continue
-        if m := _LORA_KEY.match(k):
+        if m := LORA_KEY.match(k):
             lora[(int(m[1]), m[2], m[3])] = v
         elif "lora_" not in k:
             llm[k] = v
@@ -360,7 +359,6 @@ def build_projection(weights: LTUWeights, device: torch.device, dtype: torch.dty
     proj = audio_projection(weights.dims.width, weights.hidden)
     proj.load_state_dict(weights.proj, strict=True)
     return proj.to(device, dtype).eval()
-
 
 
 class LTUFrontEnd(FrontEnd):
@@ -399,7 +397,7 @@ class LTU(Family):
     defaults = {"top_k": 50, "repetition_penalty": 1.0, "max_new_tokens": 400}
 
     def load(self, profile: Profile, plan: Plan, notes: list[str], progress: Progress,
-             base: nn.Module | None = None) -> tuple[AudioLM, object]:
+             base: AudioLM | None = None) -> tuple[AudioLM, object]:
         if profile.adapter is None:
             raise CheckpointError("An LTU profile needs an adapter file (ltu_ori_paper.bin) or a full fine-tune.")
         progress(f"Reading adapter {profile.adapter.name}", 0.05)
