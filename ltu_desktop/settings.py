@@ -42,7 +42,7 @@ FIELD_TITLES = {"llm": "Base LLM folder", "adapter": "Adapter / fine-tune file",
 
 @dataclass
 class ModelChoice:
-    """Which model the person picked: the demo profile or their own LTU-AS files (paths as text)."""
+    """Which model the person picked: the demo profile or their own LTU or LTU-AS files (paths as text)."""
 
     kind: str = "demo"  # "demo" | "files"
     llm: str = ""
@@ -54,7 +54,7 @@ class ModelChoice:
         if self.kind == "demo":
             return "Demo profile"
         name = Path(self.adapter).name if self.adapter else Path(self.llm).name
-        return f"LTU-AS ({name})" if name else "LTU-AS (own files)"
+        return f"own model ({name})" if name else "own model files"
 
     def missing(self) -> list[str]:
         """Paths that are required or given but do not exist, described for a person."""
