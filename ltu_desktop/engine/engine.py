@@ -309,8 +309,9 @@ class Engine:
         return picks
 
     def _inputs(self, clip: Clip, transcript: str | None, mode: str) -> tuple[str, bool]:
-        """The prompt's Input text and whether the audio tokens go in, for the chosen mode."""
-        mode = "transcript" if not self.hears_audio else mode
+        """The prompt's Input text and whether the audio tokens go in, for the chosen mode: a model that hears
+        nothing (the demo) always reads the transcript, one that reads nothing (LTU) always hears the audio."""
+        mode = "transcript" if not self.hears_audio else "audio" if not self.family.reads_transcript else mode
         text_input = transcript if transcript is not None else (clip.transcript.text if clip.transcript else "")
         if mode == "audio" or not self.family.reads_transcript:
             text_input = ""

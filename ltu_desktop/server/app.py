@@ -144,7 +144,7 @@ def create_app(engine_provider: EngineProvider, *, api_key: str | None = None, m
         modes = _modes(engine, opts)
         window = None if opts.window_start is None else (opts.window_start, opts.window_start + engine.window_seconds)
         stops = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
-        work = _answer_work(engine, audio, window, question, _settings(body), modes, stops)
+        work = _answer_work(engine, audio, window, question, _settings(body, engine.default_settings()), modes, stops)
         job = submit(work)
         meta = (completion_id(), body.model, now())
         if body.stream:
@@ -299,14 +299,11 @@ def _load_bytes(data: bytes, name: str) -> Audio:
     return Audio(audio.samples, name)
 
 
-def _settings(body: ChatRequest) -> GenerationSettings:
-    d = GenerationSettings()
-    return GenerationSettings(
-        temperature=d.temperature if body.temperature is None else body.temperature,
-        top_p=d.top_p if body.top_p is None else body.top_p,
-        max_new_tokens=body.max_completion_tokens or body.max_tokens or d.max_new_tokens,
-        seed=body.seed,
-    )
+def _settings(body: ChatRequest, d: GenerationSettings) -> GenerationSettings:
+    """The request's values over the loaded family's defaults (the authors' settings for LTU or LTU-AS)."""
+    return replace(d, temperature=d.temperature if body.temperature is None else body.temperature,
+                   top_p=d.top_p if body.top_p is None else body.top_p,
+                   max_new_tokens=body.max_completion_tokens or body.max_tokens or d.max_new_tokens, seed=body.seed)
 
 
 def _answer_work(engine: Engine, audio: Audio, window: tuple[float, float] | None, question: str,
