@@ -36,7 +36,9 @@ def _from_paths(llm: Path | None, adapter: Path | None, feature_whisper: Path | 
     from ..engine.types import EngineError
 
     if adapter is None:
-        raise EngineError("--llm and --whisper need --adapter as well (see `ltu-desktop models`).")
+        given = " and ".join(n for n, v in (("--llm", llm), ("--whisper", feature_whisper)) if v is not None)
+        raise EngineError(f"{given} needs --adapter as well: an LTU adapter (with --llm) or an LTU-AS one "
+                          "(with --llm and --whisper); see `ltu-desktop models`.")
     kind = family_of_adapter(Path(adapter).expanduser())
     if kind == "ltu":
         if llm is None:

@@ -45,7 +45,7 @@ def test_errors_are_one_line_and_exit_1(tiny_profile, tmp_path, capsys):
     assert "error: x.wav: not a readable audio file" in capsys.readouterr().err
     sf.write(str(tmp_path / "c.wav"), np.zeros(16000), 16000)
     assert main(["ask", str(tmp_path / "c.wav"), "Hi?", "--llm", str(tmp_path)]) == 1
-    assert "needs --adapter, --whisper" in capsys.readouterr().err
+    assert "--llm needs --adapter as well" in capsys.readouterr().err
 
 
 def test_the_demo_answers_greedily_on_the_command_line_as_in_the_app():
@@ -66,3 +66,6 @@ def test_the_demo_answers_greedily_on_the_command_line_as_in_the_app():
     assert settings(Demo()).temperature == 0.0
     assert settings(Demo(), "--temperature", "0.7").temperature == 0.7
     assert settings(LTUAS()).temperature == 0.1 and settings(LTUAS()).max_new_tokens == 500
+    from ltu_desktop.engine.ltu import LTU
+
+    assert (settings(LTU()).top_k, settings(LTU()).repetition_penalty, settings(LTU()).max_new_tokens) == (50, 1.0, 400)
