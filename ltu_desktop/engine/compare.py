@@ -77,19 +77,19 @@ class Comparison:
     precision: str
     how: str  # "shared base" | "all loaded" | "one at a time"
     progress: Progress | None = None
-    _engines: list[Engine | None] | None = None
+    loaded: list[Engine | None] | None = None  # None where an engine is not loaded (yet, or any more)
 
     def engine(self, i: int) -> Engine:
-        assert self._engines is not None
-        if self._engines[i] is None:
-            self._engines[i] = Engine.load(self.profiles[i], self.device, self.precision, progress=self.progress)
-        return self._engines[i]
+        assert self.loaded is not None
+        if self.loaded[i] is None:
+            self.loaded[i] = Engine.load(self.profiles[i], self.device, self.precision, progress=self.progress)
+        return self.loaded[i]
 
     def done_with(self, i: int) -> None:
         """Taking turns: the engine just used is released before the next one loads."""
-        if self.how == "one at a time" and self._engines is not None and self._engines[i] is not None:
-            device = self._engines[i].plan.device
-            self._engines[i] = None
+        if self.how == "one at a time" and self.loaded is not None and self.loaded[i] is not None:
+            device = self.loaded[i].plan.device
+            self.loaded[i] = None
             gc.collect()
             if device.type == "cuda":
                 torch.cuda.empty_cache()

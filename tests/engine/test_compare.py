@@ -35,4 +35,4 @@ def test_bases_that_do_not_fit_together_take_turns(tiny_profile, tmp_path, noise
         list(engine.answer(engine.prepare(noise_audio), "Describe the sound.", settings=s))
         assert engine.last_answer.stats.new_tokens > 0 and not engine.shares_base
         comparison.done_with(i)
-        assert comparison._engines[i] is None
+        assert comparison.loaded[i] is None
