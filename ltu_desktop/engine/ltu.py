@@ -379,6 +379,10 @@ class LTUFrontEnd(FrontEnd):
         w = self.encoder.patch_embed_a.proj.weight
         return self.encoder(fbank_window(audio.samples, start).unsqueeze(0).to(w.device, w.dtype))
 
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        return 1, self.encoder.dims.patches, self.encoder.dims.width
+
     @torch.inference_mode()
     def tokens(self, features: Tensor) -> Tensor:
         w = self.proj[1].weight
