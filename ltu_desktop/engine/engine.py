@@ -272,7 +272,7 @@ class Engine:
         """Stream the answer's text pieces; `engine.last_answer` holds the whole answer (also when stopped).
 
         The question goes into the prompt verbatim, as the authors' batch script puts its instruction."""
-        s = settings or self.default_settings()
+        s = settings or GenerationSettings()
         if not question.strip():
             raise EngineError("The question is empty.")
         text_input, use_audio = self._inputs(clip, transcript, s.mode)
@@ -291,7 +291,7 @@ class Engine:
         """The token this engine would pick greedily at each position of a given answer, after that answer's
         own earlier tokens: precisions compare position by position, and one early difference cannot
         derail the rest of the comparison as it derails free-running answers."""
-        s = replace(settings or self.default_settings(), temperature=0.0)
+        s = replace(settings or GenerationSettings(), temperature=0.0)
         text_input, use_audio = self._inputs(clip, transcript, s.mode)
         picks: list[int] = []
         with self._lock:

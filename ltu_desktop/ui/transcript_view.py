@@ -65,12 +65,6 @@ class TranscriptView(QWidget):
         self.banner.setWordWrap(True)
         self.banner.hide()
 
-        self.unread = QLabel("Shown for you only: the loaded model (LTU) hears the sound and does not read this "
-                             "transcript.")
-        self.unread.setObjectName("note")
-        self.unread.setWordWrap(True)
-        self.unread.hide()
-
         self.edit_button = QPushButton("Edit")
         self.edit_button.setAccessibleName("Edit transcript")
         self.edit_button.setToolTip("Edit the text the model gets as its Input")
@@ -99,18 +93,11 @@ class TranscriptView(QWidget):
         layout.addLayout(head)
         layout.addWidget(self.progress)
         layout.addWidget(self.banner)
-        layout.addWidget(self.unread)
         layout.addWidget(self.stack, 1)
         layout.addLayout(buttons)
         self.show_clip(None)
 
     # --- what the main window calls ---------------------------------------------------------
-    def set_read_by_model(self, read: bool) -> None:
-        """LTU never reads the transcript: say so above it, and editing it would change nothing."""
-        self.unread.setVisible(not read)
-        self.edit_button.setToolTip("Edit the text the model gets as its Input" if read
-                                    else "The loaded model does not read the transcript; edits only change what you see")
-
     def show_clip(self, clip) -> None:
         """Render a ClipEntry (or nothing) from scratch."""
         self.segments.clear()
