@@ -175,8 +175,8 @@ def lora_parts(llm: nn.Module, name: str = "default") -> dict[tuple[int, str, st
     """(layer, "q" | "v", "A" | "B") -> the peft Linear holding that matrix of adapter `name`."""
     layer_of = re.compile(r"layers\.(\d+)\.self_attn\.([qv])_proj$")
     parts = {}
-    for name, module in llm.named_modules():
-        m = layer_of.search(name)
+    for module_name, module in llm.named_modules():
+        m = layer_of.search(module_name)
         if m and hasattr(module, "lora_A"):
             parts[(int(m[1]), m[2], "A")] = module.lora_A[name]
             parts[(int(m[1]), m[2], "B")] = module.lora_B[name]
