@@ -25,7 +25,7 @@ QUESTIONS = (
     "What is the speaker's emotion?",
     "What can be inferred from the spoken text and sounds? Why?",
 )
-TARGETS = {"features_s": 3.0, "second_first_token_ratio": 0.5, "decode_bound_pct_int8": 50.0}
+TARGETS = {"features_s": 3.0, "first_over_later_first_token": 1.2, "decode_bound_pct_int8": 50.0}
 
 
 def sample_clip() -> Path:
@@ -61,6 +61,57 @@ def weight_bytes_per_token(engine) -> float:
         "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
         "vocab_size")} | {"tie_word_embeddings": getattr(cfg, "tie_word_embeddings", False)})
     return linear * BYTES_PER_WEIGHT[engine.plan.precision]
+
+
+def cpu_peak_gflops(threads: int) -> tuple[float, str]:
+    """fp32 FMA peak of the cores torch uses: threads x 2 FMA units x vector lanes x 2 flops x the clock.
+
+    Two 256-bit (AVX2) or 512-bit (AVX-512) FMA units per core is what Zen 2-4 and Skylake-class server cores
+    have; the clock is the one the kernel reports (a boost clock can exceed it, so this bound is not a ceiling
+    that is never passed). Matrix units (AMX) and bf16 / int8 dot products are listed, not counted."""
+    flags: set[str] = set()
+    mhz = 0.0
+    try:
+        for line in open("/proc/cpuinfo"):
+            key, _, value = line.partition(":")
+            if key.strip() == "flags" and not flags:
+                flags = set(value.split())
+            elif key.strip() == "cpu MHz":
+                mhz = max(mhz, float(value))
+    except (OSError, ValueError):
+        pass
+    lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
+    per_cycle = 2 * lanes * (2 if "fma" in flags else 1)
+    extra = sorted(f for f in flags if f.startswith(("amx", "avx512_bf16", "avx512_vnni", "avx_vnni", "avx512_fp16")))
+    peak = threads * per_cycle * mhz / 1000
+    isa = "AVX-512" if lanes == 16 else "AVX2" if lanes == 8 else "SSE"
+    return round(peak, 1), (f"{threads} cores x 2 FMA units x {lanes} fp32 lanes ({isa}) x 2 flops x {mhz / 1000:.2f} GHz"
+                            f"; matrix / dot-product units: {', '.join(extra) or 'none'}")
+
+
+def prefill_flops(cfg, positions: int) -> float:
+    """Multiply-adds x 2 of a prefill of `positions` tokens: every linear layer per position, causal attention,
+    and the head for the one position whose logits are kept."""
+    h, layers = cfg.hidden_size, cfg.num_hidden_layers
+    head_dim = getattr(cfg, "head_dim", None) or h // cfg.num_attention_heads
+    kv = cfg.num_key_value_heads * head_dim
+    per_layer = h * (cfg.num_attention_heads * head_dim) * 2 + h * kv * 2 + 3 * h * cfg.intermediate_size
+    attention = 2 * layers * positions * (positions + 1) / 2 * cfg.num_attention_heads * head_dim * 2
+    return 2.0 * (layers * per_layer * positions + h * cfg.vocab_size) + attention
+
+
+def prefill_rate(engine, positions: int, repeats: int = 2) -> dict:
+    """The best of a few prefills of a whole prompt's length into a fresh cache, as GFLOP/s."""
+    embeds = engine.lm.embed([min(1, engine.lm.llm.config.vocab_size - 1)] * positions)
+    best = float("inf")
+    for _ in range(repeats):
+        cache = engine.lm.new_cache()
+        t0 = time.perf_counter()
+        engine.lm.prefill(embeds, cache)
+        best = min(best, time.perf_counter() - t0)
+    flops = prefill_flops(engine.lm.llm.config, positions)
+    return {"positions": positions, "seconds": round(best, 4), "gflops": float(f"{flops / 1e9:.3g}"),
+            "gflop_per_s": float(f"{flops / best / 1e9:.3g}")}
 
 
 def _profile(args, progress):
@@ -141,6 +192,21 @@ def run_bench(args: argparse.Namespace, progress) -> int:
                 _, t_feat = _timed(lambda: engine.prepare(long, None, engine.transcribe(long)))
                 growth_clip.append({"clip_s": seconds, "transcript_s": round(t_asr, 3), "features_s": round(t_feat, 3)})
 
+    peak, peak_how = cpu_peak_gflops(torch.get_num_threads()) if engine.device == "cpu" else (None, "")
+    prefill = prefill_rate(engine, asked[0]["prompt_tokens"], 1 if args.quick else 2)
+    prefill |= {"peak_gflop_per_s": peak, "peak_is": peak_how,
+                "percent_of_peak": float(f"{100 * prefill['gflop_per_s'] / peak:.3g}") if peak else None}
+    backends, full = [], []
+    if engine.transcriber is not None and engine.transcriber.backend == "openai-whisper":
+        from .asr import on_profile
+
+        progress("Transcript stage on each backend", -1.0)
+        ref = Path(clip_path).with_suffix(".txt")
+        backends = on_profile(engine.profile.asr_whisper, audio, ref.read_text() if ref.exists() else None)
+    if args.transcript_full_size:
+        from .asr import full_size
+
+        full = full_size(audio, args.transcript_full_size, progress=progress)
     decode_tps = max((q["tokens_per_s"] for q in asked), default=0.0)
     bound_tps = bandwidth * 1e9 / weight_bytes_per_token(engine)
     estimate = getattr(engine, "memory_estimate", None)
@@ -154,6 +220,9 @@ def run_bench(args: argparse.Namespace, progress) -> int:
         "precision": engine.precision, "clip": str(clip_path), "clip_seconds": round(audio.duration, 2),
         "stages_s": {k: round(v, 4) for k, v in stages.items() if v is not None},
         "questions": asked,
+        "first_and_later": first_and_later(asked, stages["prepare"]),
+        "prefill": prefill,
+        "transcript_backends": backends, "transcript_full_size": full,
         "growth_answer_length": growth_answer, "growth_clip_length": growth_clip,
         "decode": {"tokens_per_s": round(decode_tps, 2), "bound_tokens_per_s": round(bound_tps, 2),
                    "percent_of_bound": round(100 * decode_tps / bound_tps, 1) if bound_tps else None,
@@ -170,6 +239,18 @@ def run_bench(args: argparse.Namespace, progress) -> int:
     print(markdown(result))
     print(f"written: {args.out / 'bench.json'}, {args.out / 'bench.md'}", file=sys.stderr)
     return 0
+
+
+def first_and_later(asked: list[dict], prepare_s: float) -> dict:
+    """The first question after loading beside the mean of later ones: loading and prepare should leave the
+    first nothing extra to do. `with_prepare_s` adds the clip's features and prompt head, which the app
+    computes while the person types, for comparison with a pipeline that computes them after the question."""
+    keys = ("first_token_s", "tokens_per_s", "total_s")
+    first, later = asked[0], asked[1:]
+    out = {"first": {k: first[k] for k in keys} | {"with_prepare_s": round(prepare_s + first["total_s"], 3)}}
+    if later:
+        out["later_mean"] = {k: round(sum(q[k] for q in later) / len(later), 4) for k in keys}
+    return out
 
 
 def _agreement(args, engine, audio, transcript: str, progress) -> list[dict]:
@@ -200,10 +281,10 @@ def _targets(stages: dict, asked: list[dict], decode: float, bound: float, preci
         t = stages["features"]
         out.append(f"10 s window features {t:.2f} s (target < {TARGETS['features_s']} s): "
                    + ("met" if t < TARGETS["features_s"] else f"missed by {t - TARGETS['features_s']:.2f} s"))
-    if len(asked) >= 2 and asked[0]["first_token_s"] > 0:
-        r = asked[1]["first_token_s"] / asked[0]["first_token_s"]
-        out.append(f"second question's first token = {r:.2f} x the first's (target <= 0.5): "
-                   + ("met" if r <= 0.5 else f"missed by {r - 0.5:.2f}"))
+    if len(asked) >= 2 and asked[1]["first_token_s"] > 0:
+        r = asked[0]["first_token_s"] / (sum(q["first_token_s"] for q in asked[1:]) / (len(asked) - 1))
+        out.append(f"first question's first token = {r:.2f} x later ones' (target <= 1.2: \"Ready\" means ready): "
+                   + ("met" if r <= 1.2 else f"missed by {r - 1.2:.2f}"))
     if precision == "int8" and bound:
         pct = 100 * decode / bound
         out.append(f"int8 decode at {pct:.0f}% of the bandwidth bound (target >= 50%): "
@@ -232,6 +313,29 @@ def markdown(r: dict) -> str:
     for i, q in enumerate(r["questions"], 1):
         lines.append(f"| {i} | {q['prompt_tokens']} | {q['reused_prefix_tokens']} | {q['first_token_s']:.3f} | "
                      f"{q['new_tokens']} | {q['tokens_per_s']:.1f} | {q['total_s']:.2f} |")
+    fl = r["first_and_later"]
+    lines += ["", "| | first question after loading | later questions (mean) |", "| --- | --- | --- |"]
+    later = fl.get("later_mean", {})
+    for key, label in (("first_token_s", "first token (s)"), ("tokens_per_s", "decode (tok/s)"),
+                       ("total_s", "whole answer (s)")):
+        lines.append(f"| {label} | {fl['first'][key]:.3f} | " + (f"{later[key]:.3f} |" if later else "- |"))
+    lines.append(f"| answer + prepare (features, prompt head) (s) | {fl['first']['with_prepare_s']:.3f} | - |")
+    pf = r["prefill"]
+    lines += ["", f"Prefill of a whole prompt ({pf['positions']} positions, {pf['gflops']} GFLOP): {pf['seconds']:.3f} s"
+                  f" = {pf['gflop_per_s']} GFLOP/s"
+              + (f" = {pf['percent_of_peak']}% of this CPU's fp32 peak {pf['peak_gflop_per_s']} GFLOP/s"
+                 f" ({pf['peak_is']})." if pf.get("peak_gflop_per_s") else ".")]
+    if r.get("transcript_backends"):
+        lines += ["", "| transcript backend (profile's Whisper, whole clip) | seconds | speed-up | WER |",
+                  "| --- | --- | --- | --- |"]
+        lines += [f"| {b['backend']} | {b['seconds']:.2f} | {b['speedup']} | {b['wer']:.3f} |"
+                  for b in r["transcript_backends"]]
+        lines += ["", f"WER against the {r['transcript_backends'][0]['wer_against']}."]
+    if r.get("transcript_full_size"):
+        lines += ["", "| transcript stage, random large-v2 (30 s window + fixed tokens) | encoder (s) | tokens | tok/s "
+                      "| stage (s) | speed-up |", "| --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {b['backend']} | {b['encoder_s']:.2f} | {b['decoded_tokens']} | {b['tokens_per_s']} | "
+                  f"{b['stage_s']:.2f} | {b['speedup']} |" for b in r["transcript_full_size"]]
     if r["growth_answer_length"]:
         lines += ["", "| answer length (max new tokens) | generated | first token (s) | tok/s | whole answer (s) |",
                   "| --- | --- | --- | --- | --- |"]

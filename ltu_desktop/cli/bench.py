@@ -31,6 +31,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="clip lengths for the transcript growth rows")
     p.add_argument("--layers", type=ranged(int, 1, 256), default=32,
                    help="synthetic-7b / synthetic-ltu: decoder layers (32 = full size)")
+    p.add_argument("--transcript-full-size", type=ranged(int, 0, 448), default=0, metavar="TOKENS",
+                   help="also time the transcript stage on a random full-size Whisper large-v2 in each backend "
+                        "(one 30 s window + TOKENS greedy tokens; needs ~12 GB)")
     p.add_argument("--quick", action="store_true", help="seconds-long smoke run (CI): few tokens, no growth rows")
     p.add_argument("--agreement", default="", metavar="PRECISIONS",
                    help="also compare greedy answers of these precisions (e.g. bf16,int8,nf4) with fp32")

@@ -23,8 +23,8 @@ from .ltu_as import LTUAS
 from .prompt import NO_SPEECH_ANSWER
 from .tokenizer import TextStream
 from .transcribe import Transcriber
-from .types import (Answer, Cancelled, CheckpointError, Clip, EngineError, GenerationSettings, Profile, Stats,
-                    Transcript)
+from .types import (Answer, Cancelled, CheckpointError, Clip, EngineError, GenerationSettings, Profile, Segment,
+                    Stats, Transcript)
 
 Progress = Callable[[str, float], None]
 FEATURE_CACHE_BYTES = 256 << 20  # LTU-AS: 32 x 25 x 1280 fp32 = 4 MB per window, so about 60 windows
@@ -83,7 +83,7 @@ def _transcribe_until(transcriber: Transcriber, clips: Callable[[], list[Audio]]
 def warm_up(lm: AudioLM, transcriber: Transcriber | None) -> None:
     """Part of loading, so that "Ready" means ready: the first question then costs what later ones do."""
     lm.warm_up()
-    if transcriber is not None:
+    if transcriber is not None and isinstance(transcriber.model, torch.nn.Module):
         touch(transcriber.model)
 
 
@@ -229,11 +229,12 @@ class Engine:
             engine.shares_base = share_base.shares_base = True
         return engine
 
-    def transcribe(self, audio: Audio) -> Transcript:
+    def transcribe(self, audio: Audio, on_segment: Callable[[Segment], None] | None = None) -> Transcript:
+        """`on_segment` sees each segment as it is recognized, for a transcript panel that fills as it goes."""
         if self.transcriber is None:
             raise EngineError("This profile has no transcript (ASR) Whisper model.")
         with self._lock:
-            return self.transcriber(audio)
+            return self.transcriber(audio, on_segment)
 
     def window_start(self, audio: Audio, window: tuple[float, float] | None) -> float:
         start = float(window[0]) if window else 0.0

@@ -109,7 +109,8 @@ class AudioLM(nn.Module):
         touch(self)
         cache = self.new_cache()
         token = min(1, self.llm.config.vocab_size - 1)
-        self.prefill(self.embed([token] * positions), cache)
+        self.prefill(self.embed([token] * positions), cache)  # a prompt head into an empty cache
+        self.prefill(self.embed([token] * positions), cache)  # a question after a cached head (another attention path)
         self.step(token, cache)
 
     def new_cache(self):

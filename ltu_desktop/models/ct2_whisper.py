@@ -203,6 +203,10 @@ def _spec(dims: dict, state: dict[str, torch.Tensor]):
     enc, dec = spec.encoder, spec.decoder
     linear(enc.conv1, "encoder.conv1")
     linear(enc.conv2, "encoder.conv2")
+    if "encoder.positional_embedding" not in state:  # openai-whisper computes it rather than storing it
+        from whisper.model import sinusoids
+
+        state = {**state, "encoder.positional_embedding": sinusoids(dims["n_audio_ctx"], dims["n_audio_state"])}
     enc.position_encodings.encodings = a("encoder.positional_embedding")
     for i, layer in enumerate(enc.layer):
         block(layer, f"encoder.blocks.{i}", cross=False)

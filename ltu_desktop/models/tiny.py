@@ -81,7 +81,7 @@ def make_whisper(path: Path, *, width: int = 64, layers: int = 3, heads: int = 4
 
     torch.manual_seed(seed)
     dims = ModelDimensions(n_mels=80, n_audio_ctx=1500, n_audio_state=width, n_audio_head=heads,
-                           n_audio_layer=layers, n_vocab=51864, n_text_ctx=64, n_text_state=width,
+                           n_audio_layer=layers, n_vocab=51864, n_text_ctx=448, n_text_state=width,
                            n_text_head=heads, n_text_layer=1)
     model = Whisper(dims)
     with torch.no_grad():

@@ -98,7 +98,7 @@ def test_loading_reads_every_weight_and_runs_the_llm_once(tiny_profile, monkeypa
     monkeypatch.setattr(family.AudioLM, "step", lambda self, token, cache: calls.append(1))
     stages = []
     Engine.load(tiny_profile, device="cpu", precision="fp32", progress=lambda s, f: stages.append(s))
-    assert calls == [16, 1] and any(s.startswith("Warming up") for s in stages)
+    assert calls == [16, 16, 1] and any(s.startswith("Warming up") for s in stages)
     assert stages.index(next(s for s in stages if s.startswith("Warming up"))) < stages.index("Ready")
 
 
