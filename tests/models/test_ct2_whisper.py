@@ -126,3 +126,32 @@ def test_damaged_model_bin_is_rejected(tmp_path):
     wrong_spec = bytearray(data[:4]) + (len("XSpec") + 1).to_bytes(2, "little") + b"XSpec\0"
     with pytest.raises(CT2FormatError, match="not a Whisper model"):
         read_ct2(wrong_spec)
+
+
+def test_an_openai_whisper_checkpoint_converts_to_ctranslate2_with_the_same_numbers(tmp_path):
+    """The other direction (for faster-whisper): same encoder output and the same greedy tokens."""
+    ct2 = pytest.importorskip("ctranslate2")
+    from whisper.tokenizer import get_tokenizer
+
+    from ltu_desktop.models.ct2_whisper import whisper_to_ct2
+    from ltu_desktop.models.tiny import make_whisper
+
+    model, ckpt = _load(make_whisper(tmp_path / "w.pt", mute_decoder=False))
+    folder = whisper_to_ct2(ckpt["dims"], ckpt["model_state_dict"], tmp_path / "ct2", "float32")
+    assert {p.name for p in folder.iterdir()} >= {"model.bin", "config.json", "tokenizer.json"}
+    tok = get_tokenizer(multilingual=False)
+    prompt, suppressed = list(tok.sot_sequence_including_notimestamps), [tok.eot, tok.no_timestamps]
+    mel = torch.randn(1, 80, 3000)
+    converted = ct2.models.Whisper(str(folder), device="cpu", compute_type="float32")
+    features = ct2.StorageView.from_array(mel.numpy())
+    with torch.no_grad():
+        audio = model.encoder(mel.float())
+        np.testing.assert_allclose(np.array(converted.encode(features)), audio.numpy(), atol=1e-4)
+        got = converted.generate(features, [prompt], beam_size=1, max_length=24, suppress_tokens=suppressed,
+                                 suppress_blank=False)[0].sequences_ids[0]
+        seq = torch.tensor([prompt])
+        for _ in got:
+            logits = model.decoder(seq, audio)[0, -1]
+            logits[suppressed] = -torch.inf
+            seq = torch.cat([seq, logits.argmax().view(1, 1)], dim=1)
+    assert len(got) >= 4 and seq[0, len(prompt):].tolist() == got
