@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gc
+import importlib.util
 import json
 import os
 import platform
@@ -197,14 +198,17 @@ def run_bench(args: argparse.Namespace, progress) -> int:
     prefill |= {"peak_gflop_per_s": peak, "peak_is": peak_how,
                 "percent_of_peak": float(f"{100 * prefill['gflop_per_s'] / peak:.3g}") if peak else None}
     backends, full = [], []
-    if engine.transcriber is not None and engine.transcriber.backend == "openai-whisper":
+    has_ct2 = all(importlib.util.find_spec(m) for m in ("faster_whisper", "jiwer"))
+    if not has_ct2 and (args.transcript_full_size or engine.transcriber is not None):
+        print("bench: no transcript rows per backend: pip install 'ltu-desktop[ct2]'", file=sys.stderr)
+    elif engine.transcriber is not None and engine.transcriber.backend == "openai-whisper":
         from .asr import on_profile
 
         progress("Transcript stage on each backend", -1.0)
         ref = Path(clip_path).with_suffix(".txt")
         backends = on_profile(engine.profile.asr_whisper, audio, ref.read_text() if ref.exists() else None,
                               ("float32",) if args.quick else ("float32", "int8"))
-    if args.transcript_full_size:
+    if args.transcript_full_size and has_ct2:
         from .asr import full_size
 
         full = full_size(audio, args.transcript_full_size, progress=progress)
