@@ -170,7 +170,8 @@ def test_clips_waiting_during_load_are_transcribed_while_the_llm_loads(tiny_prof
         seen_during_load.append(bool(calls))
         return real_build(*args, **kwargs)
 
-    monkeypatch.setattr(engine_mod.Transcriber, "_run", lambda self, a: calls.append(a) or real_run(self, a))
+    monkeypatch.setattr(engine_mod.Transcriber, "_run",
+                        lambda self, a, *rest: calls.append(a) or real_run(self, a, *rest))
     monkeypatch.setattr(family, "load", slow_build)
     engine = Engine.load(tiny_profile, device="cpu", precision="fp32", early_clips=lambda: [noise_audio])
     assert seen_during_load == [True]
