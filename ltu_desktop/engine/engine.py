@@ -242,7 +242,8 @@ class Engine:
 
     def prepare(self, audio: Audio, window: tuple[float, float] | None = None,
                 transcript: Transcript | None = None) -> Clip:
-        """Features of the chosen 10 s and the transcript of the whole clip, each computed once."""
+        """Features of the chosen 10 s, the transcript of the whole clip and the KV cache of the audio positions
+        and the prompt's head, each computed once (a transcript-mode question does not use that cache)."""
         t0 = time.perf_counter()
         start = self.window_start(audio, window)
         features = self._window_features(audio, start) if self.hears_audio else None
