@@ -75,7 +75,7 @@ def test_model_dialog_names_every_problem_at_once_and_clears_fixed_ones(qtbot, t
     dialog._accept()
     problems = {k: r.problem.text() for k, r in dialog.rows.items() if r.problem.text()}
     assert set(problems) == {"adapter", "feature_whisper", "asr_whisper"}, problems
-    assert "not an LTU-AS adapter" in problems["adapter"] and "not an openai-whisper" in problems["feature_whisper"]
+    assert "holds no audio modules of a known model" in problems["adapter"] and "not an openai-whisper" in problems["feature_whisper"]
     assert "3 problems" in dialog.problem.text()
     dialog.rows["adapter"].edit.setText(str(tiny_profile.adapter))
     assert not dialog.rows["adapter"].problem.text() and dialog.rows["asr_whisper"].problem.text()
