@@ -263,6 +263,7 @@ class Engine:
         if not head and clip.features is None:
             return
         with self._lock:
+            self.lm.activate()  # a shared base: the head is built under this engine's own adapter
             self._prefix_cache(clip, head, clip.features is not None, Stats())
 
     def prepare_features(self, features, transcript: Transcript | None = None, source: str = "features") -> Clip:
