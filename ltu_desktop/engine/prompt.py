@@ -14,14 +14,14 @@ def alpaca_short(question: str, transcript: str | None) -> str:
 
 
 def demo_user_message(question: str, transcript: str) -> str:
-    """Short on purpose: a 135M model answers better from a brief quote than from a long system prompt. It is
-    asked to answer from the recording only and to say when the recording does not say; what it still invents
-    (names, numbers) is marked afterwards by `grounding.ungrounded`.
+    """Short on purpose: a 135M model answers better from a brief quote than from any instruction. Asked to
+    answer only from the recording and to say when it does not say, it invented more (a "marketing company's
+    website", greedy, sample clip), so what it invents (names, numbers) is marked afterwards instead, by
+    `grounding.ungrounded`.
 
     The transcript comes first so that its tokens are a prefix shared by every question about a clip.
     """
-    return (f'A recording says: "{transcript.strip()}"\n\n{question.strip()} Answer briefly from the recording; '
-            'if it does not say, say "It does not say."')
+    return (f'A recording says: "{transcript.strip()}"\n\n{question.strip()} Answer briefly.')
 
 
 NO_SPEECH_ANSWER = (
