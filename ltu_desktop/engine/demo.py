@@ -14,8 +14,10 @@ class Demo(Family):
     kind = "demo"
     hears_audio = False
     # Greedy: sampling lets a 135M model drift into facts nobody said, and the same question must get the
-    # same answer in the app and on the command line.
-    defaults = {"temperature": 0.0}
+    # same answer in the app and on the command line. No repetition penalty: it sees the prompt's ids, so it
+    # pushes a transcript reader away from the very words it should quote ("When does the truck arrive?" got a
+    # lecture on logical fallacies at 1.1, "at 9 AM tomorrow morning" at 1.0).
+    defaults = {"temperature": 0.0, "repetition_penalty": 1.0}
 
     def load(self, profile: Profile, plan: Plan, notes: list[str], progress: Progress,
              base: AudioLM | None = None) -> tuple[AudioLM, object]:
