@@ -68,8 +68,10 @@ class ModelChoice:
         if self.kind == "demo":
             return {}
         problems = {}
+        # The feature Whisper is LTU-AS's alone; which model the adapter is, only its file says (the model dialog
+        # and the profile check that).
         for name, required, folder in (("llm", True, True), ("adapter", True, False),
-                                       ("feature_whisper", True, False), ("asr_whisper", False, False)):
+                                       ("feature_whisper", False, False), ("asr_whisper", False, False)):
             value = getattr(self, name)
             if not value:
                 if required:

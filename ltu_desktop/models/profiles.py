@@ -29,7 +29,7 @@ def profile_from_paths(llm: str | Path, adapter: str | Path, feature_whisper: st
     )
 
 
-def _from_paths(llm: Path | None, adapter: Path | None, feature_whisper: Path | None,
+def profile_from_files(llm: Path | None, adapter: Path | None, feature_whisper: Path | None,
                 asr_whisper: Path | None) -> Profile:
     """The adapter file says which model it is: LTU (CAV-MAE inside, no feature Whisper) or LTU-AS."""
     from ..engine.engine import family_of_adapter
@@ -62,7 +62,7 @@ def resolve_profile(name: str | None, llm: Path | None = None, adapter: Path | N
     from ..paths import cache_dir
 
     if llm or adapter or feature_whisper:
-        return _from_paths(llm, adapter, feature_whisper, asr_whisper)
+        return profile_from_files(llm, adapter, feature_whisper, asr_whisper)
     name = name or os.environ.get("LTU_DESKTOP_PROFILE") or "demo"
     if (Path(name).expanduser() / "training.json").is_file():
         return run_profile(Path(name).expanduser())

@@ -1,4 +1,4 @@
-"""Choose the model: the demo profile or the person's own LTU-AS files, plus device and precision; and a tab
+"""Choose the model: the demo profile or the person's own LTU-AS or LTU files, plus device and precision; and a tab
 that gets the released files (model_manager).
 
 Every field is checked before anything loads, and every problem is shown at once beside its field: a path
@@ -45,9 +45,9 @@ FIELDS = (
     ("llm", "Base LLM folder", True, "",
      "The LLaMA / Vicuna folder in Hugging Face format (config.json, weights, tokenizer)"),
     ("adapter", "Adapter or fine-tune", False, "Checkpoints (*.bin *.pt *.pth *.safetensors);;All files (*)",
-     "LTU-AS adapter (LoRA + TLTR + projection) or a full fine-tune, e.g. ltuas_long_noqa_a6.bin"),
+     "LTU-AS or LTU adapter or full fine-tune (the file says which), e.g. ltuas_long_noqa_a6.bin, ltu_ori_paper.bin"),
     ("feature_whisper", "Whisper for features", False, "Whisper checkpoints (*.pt);;All files (*)",
-     "Whisper large-v1 checkpoint whose encoder gives the audio features"),
+     "LTU-AS only: the Whisper large-v1 checkpoint whose encoder gives the audio features"),
     ("asr_whisper", "Whisper for transcripts", False, "Whisper checkpoints (*.pt);;All files (*)",
      "Whisper checkpoint used to transcribe speech (optional: the feature Whisper is used)"),
 )
@@ -107,8 +107,8 @@ class ModelDialog(QDialog):
         self.setMinimumWidth(680)
         self.demo = QRadioButton("Demo profile")
         self.demo.setAccessibleName("Use the demo profile")
-        self.files = QRadioButton("My LTU-AS files")
-        self.files.setAccessibleName("Use my own LTU-AS files")
+        self.files = QRadioButton("My own files (LTU-AS or LTU)")
+        self.files.setAccessibleName("Use my own LTU-AS or LTU files")
         group = QButtonGroup(self)
         group.addButton(self.demo)
         group.addButton(self.files)
@@ -264,6 +264,14 @@ class ModelDialog(QDialog):
                         problems[attr] = str(exc)
         finally:
             QGuiApplication.restoreOverrideCursor()
+        if "adapter" not in problems and choice.adapter:
+            from ..engine.engine import family_of_adapter
+
+            ltu = family_of_adapter(Path(choice.adapter)) == "ltu"  # LTU hears through its own encoder
+            if ltu and choice.feature_whisper:
+                problems["feature_whisper"] = "LTU hears through its own encoder: leave this empty"
+            elif not ltu and not choice.feature_whisper:
+                problems["feature_whisper"] = "not chosen"
         return problems
 
     def _accept(self) -> None:

@@ -118,17 +118,8 @@ def profile_for(choice: ModelChoice, progress: Callable[[str, float], None]):
     def path(value: str) -> Path | None:
         return Path(value) if value else None
 
-    from ..engine.engine import family_of_adapter
-
-    if family_of_adapter(Path(choice.adapter)) == "ltu":  # the file says which model it is; LTU has its own encoder
-        return profiles.profile_from_paths(path(choice.llm), path(choice.adapter), None, path(choice.asr_whisper),
-                                           kind="ltu")
-    return profiles.profile_from_paths(
-        llm=path(choice.llm),
-        adapter=path(choice.adapter),
-        feature_whisper=path(choice.feature_whisper),
-        asr_whisper=path(choice.asr_whisper) or path(choice.feature_whisper),
-    )
+    return profiles.profile_from_files(path(choice.llm), path(choice.adapter), path(choice.feature_whisper),
+                                       path(choice.asr_whisper))
 
 
 def transcript_data(transcript) -> dict:

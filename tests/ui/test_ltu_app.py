@@ -26,3 +26,19 @@ def test_ltu_hears_10_24_s_and_answers(make_window, qtbot, tiny_profile, long_fi
     with qtbot.waitSignal(window.controller.modelLoaded, timeout=60_000):
         window.load_model(profile=tiny_profile)
     assert window.waveform.window_length() == 10.0
+
+
+def test_the_model_dialog_takes_ltu_files_without_a_feature_whisper(qtbot, tiny_profile, tmp_path_factory):
+    """The adapter says it is LTU: no feature Whisper is asked for, and one given is refused by name."""
+    from ltu_desktop.settings import ModelChoice
+    from ltu_desktop.ui.model_dialog import ModelDialog
+    from ltu_desktop.ui.workers import profile_for
+
+    ltu = make_tiny_ltu_profile(tmp_path_factory.mktemp("ltu-dialog"), tiny_profile.llm, tiny_profile.asr_whisper)
+    choice = ModelChoice("files", llm=str(ltu.llm), adapter=str(ltu.adapter), feature_whisper="", asr_whisper="")
+    dialog = ModelDialog(choice, "cpu", "auto")
+    qtbot.addWidget(dialog)
+    assert dialog.problems() == {}
+    assert profile_for(dialog.choice(), lambda *_: None).kind == "ltu"
+    dialog.rows["feature_whisper"].edit.setText(str(tiny_profile.feature_whisper))
+    assert "own encoder" in dialog.problems()["feature_whisper"]
