@@ -139,7 +139,7 @@ class ModelManager(QWidget):
             self.buttons[key] = b
         row.addStretch(1)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel("<b>Released LTU-AS files</b> (the same as <tt>ltu-desktop models</tt>)"))
+        layout.addWidget(QLabel("<b>Released LTU-AS and LTU files</b> (the same as <tt>ltu-desktop models</tt>)"))
         layout.addWidget(self.files, 1)
         layout.addWidget(QLabel("<b>Profiles</b>: files that work together"))
         layout.addWidget(self.profiles)

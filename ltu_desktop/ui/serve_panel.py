@@ -42,7 +42,7 @@ def serve_available() -> bool:
 def curl_example(url: str, model: str) -> str:
     """A request about clip.wav; the JSON goes through a file, as base64 audio outgrows a command line."""
     return (f"printf '{{\"model\": \"{model}\", \"messages\": [{{\"role\": \"user\", \"content\": "
-            "[{\"type\": \"text\", \"text\": \"What do you hear?\"}, {\"type\": \"input_audio\", "
+            "[{\"type\": \"text\", \"text\": \"What happens in this recording?\"}, {\"type\": \"input_audio\", "
             "\"input_audio\": {\"format\": \"wav\", \"data\": \"%s\"}}]}]}' \"$(base64 -w0 clip.wav)\" > ask.json\n"
             f"curl {url}/v1/chat/completions -H 'Content-Type: application/json' -d @ask.json")
 
