@@ -251,3 +251,19 @@ def _load_full_finetune(llm: nn.Module, weights: dict[str, Tensor], name: str) -
                 f"misshapen {wrong[:4]}" if wrong else "") if p)
         )
     llm.load_state_dict({k: renamed[k] for k in own if k in renamed}, strict=False)
+
+
+def llama_with_adapter(llm_dir: Path, adapter: AdapterWeights, plan: Plan, name: str, notes: list[str],
+                       progress, base: nn.Module | None = None):
+    """The LLM half every LLaMA family shares: the base with the adapter's LLM weights, and its tokenizer.
+
+    Returns (llm, LoRA adapter name, tokenizer)."""
+    from .tokenizer import SentencePieceTokenizer
+
+    progress(f"Reading the LLM from {Path(llm_dir).name}", 0.15)
+    llm, adapter_name = base_with_adapter(llm_dir, adapter, plan, name, notes, base)
+    tokenizer = SentencePieceTokenizer(Path(llm_dir) / "tokenizer.model")
+    if tokenizer.vocab_size > llm.config.vocab_size:
+        raise CheckpointError(
+            f"tokenizer.model has {tokenizer.vocab_size} pieces but the LLM only {llm.config.vocab_size}.")
+    return llm, adapter_name, tokenizer

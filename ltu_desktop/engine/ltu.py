@@ -23,10 +23,9 @@ from torch import Tensor, nn
 from ..audio.io import Audio
 from .checkpoints import LORA_KEY, PEFT_PREFIX, load_pickled
 from .family import AudioLM, Family, FrontEnd, Progress
-from .llm import base_with_adapter, lora_parameters
+from .llm import llama_with_adapter, lora_parameters
 from .precision import Plan
 from .prompt import ALPACA_HEAD, alpaca_short
-from .tokenizer import SentencePieceTokenizer
 from .types import CheckpointError, Profile
 
 SAMPLE_RATE = 16_000
@@ -406,13 +405,8 @@ class LTU(Family):
             raise CheckpointError("An LTU profile needs an adapter file (ltu_ori_paper.bin) or a full fine-tune.")
         progress(f"Reading adapter {profile.adapter.name}", 0.05)
         weights = read_ltu(profile.adapter)
-        progress(f"Reading the LLM from {profile.llm.name}", 0.15)
-        llm, adapter_name = base_with_adapter(profile.llm, weights, plan, profile.adapter.name, notes,
-                                              base.llm if base is not None else None)
-        tokenizer = SentencePieceTokenizer(profile.llm / "tokenizer.model")
-        if tokenizer.vocab_size > llm.config.vocab_size:
-            raise CheckpointError(
-                f"tokenizer.model has {tokenizer.vocab_size} pieces but the LLM only {llm.config.vocab_size}.")
+        llm, adapter_name, tokenizer = llama_with_adapter(profile.llm, weights, plan, profile.adapter.name, notes,
+                                                          progress, base.llm if base is not None else None)
         progress("Building the CAV-MAE audio encoder", 0.85)
         front = LTUFrontEnd(build_encoder(weights, plan.device, plan.feature_dtype),
                             build_projection(weights, plan.device, plan.audio_dtype or plan.llm_dtype))

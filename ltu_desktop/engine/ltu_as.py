@@ -19,10 +19,9 @@ from whisper.model import AudioEncoder, MultiHeadAttention, ResidualAttentionBlo
 from ..audio.io import Audio
 from .checkpoints import PROJ_PREFIX, TLTR_PREFIX, read_adapter, read_whisper
 from .family import AudioLM, Family, FrontEnd, Progress
-from .llm import base_with_adapter, lora_parameters
+from .llm import llama_with_adapter, lora_parameters
 from .precision import Plan, to_dtype
 from .prompt import ALPACA_HEAD, alpaca_short
-from .tokenizer import SentencePieceTokenizer
 from .types import CheckpointError, Profile
 
 WINDOW_SECONDS = 10.0
@@ -179,13 +178,8 @@ class LTUAS(Family):
             raise CheckpointError("An LTU-AS profile needs an adapter file and a feature Whisper checkpoint.")
         progress(f"Reading adapter {profile.adapter.name}", 0.05)
         adapter = read_adapter(profile.adapter)
-        progress(f"Reading the LLM from {profile.llm.name}", 0.15)
-        llm, adapter_name = base_with_adapter(profile.llm, adapter, plan, profile.adapter.name, notes,
-                                              base.llm if base is not None else None)
-        tokenizer = SentencePieceTokenizer(profile.llm / "tokenizer.model")
-        if tokenizer.vocab_size > llm.config.vocab_size:
-            raise CheckpointError(
-                f"tokenizer.model has {tokenizer.vocab_size} pieces but the LLM only {llm.config.vocab_size}.")
+        llm, adapter_name, tokenizer = llama_with_adapter(profile.llm, adapter, plan, profile.adapter.name, notes,
+                                                          progress, base.llm if base is not None else None)
         progress(f"Reading the feature Whisper {profile.feature_whisper.name}", 0.8)
         encoder = load_encoder(profile.feature_whisper, plan.device, plan.feature_dtype)
         width = encoder.conv1.weight.shape[0]
