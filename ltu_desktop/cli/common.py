@@ -119,16 +119,15 @@ def resolve_profile(args: argparse.Namespace, progress):
     return resolve(args.profile, args.llm, args.adapter, args.whisper, args.asr_whisper, progress)
 
 
-def settings_from(args: argparse.Namespace, engine=None):
-    """The flags given, over the loaded family's defaults (greedy for the demo, the same as the app's)."""
-    from ..engine.types import GenerationSettings
+def settings_from(args: argparse.Namespace, engine=None, kind: str | None = None):
+    """The flags given, over the family's defaults (greedy for the demo, the same as the app's): the loaded
+    engine's, or those of the profile's family `kind` when no engine is loaded here (--ray)."""
+    from ..engine.engine import default_settings
 
     given = dict(temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
                  repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_new_tokens, seed=args.seed,
                  mode=args.mode)
-    if engine is not None:
-        return engine.default_settings(**given)
-    return GenerationSettings(**{k: v for k, v in given.items() if v is not None})
+    return engine.default_settings(**given) if engine is not None else default_settings(kind or "ltu-as", **given)
 
 
 def add_scale_args(p: argparse.ArgumentParser) -> None:
@@ -147,7 +146,6 @@ def item_answerer(args: argparse.Namespace, base: Path):
     """The profile, and how items get answered: by engines on a Ray cluster with --ray, else by one engine here."""
     from ..batch.runner import local_answer
 
-    settings = settings_from(args)
     if args.ray:
         if importlib.util.find_spec("ray") is None:
             from ..engine.types import EngineError
@@ -156,6 +154,7 @@ def item_answerer(args: argparse.Namespace, base: Path):
         from ..evaluation.ray_runner import ray_answer
 
         profile = resolve_profile(args, progress_printer(args.quiet))
+        settings = settings_from(args, kind=profile.kind)
         return profile, ray_answer(args.ray, profile, args.device, args.precision, base, settings, args.window,
                                    args.features, args.cpus_per_worker, args.workers, args.quiet)
     engine = load_engine(args)

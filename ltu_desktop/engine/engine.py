@@ -48,6 +48,12 @@ def family_of_adapter(path) -> str:
     raise CheckpointError(f"{name} holds no audio modules of a known model: expected {expected}.")
 
 
+def default_settings(kind: str, **given) -> GenerationSettings:
+    """A family's defaults (greedy for the demo) under the settings given; None values are not given. Needs no
+    loaded model, so a Ray driver gives its workers the same settings a local engine would use."""
+    return GenerationSettings(**{**FAMILIES[kind].defaults, **{k: v for k, v in given.items() if v is not None}})
+
+
 def memory_plan(profile: Profile, plan: precision_mod.Plan) -> precision_mod.MemoryEstimate | None:
     """None when the config cannot be read: the strict loader then says what is wrong with the folder."""
     import json
@@ -151,8 +157,7 @@ class Engine:
         return self.lm.front.window_seconds if self.lm.front is not None else 0.0
 
     def default_settings(self, **given) -> GenerationSettings:
-        """The family's defaults (greedy for the demo) under the settings given; None values are not given."""
-        return GenerationSettings(**{**self.family.defaults, **{k: v for k, v in given.items() if v is not None}})
+        return default_settings(self.family.kind, **given)
 
     @property
     def trainable_parameters(self) -> int:

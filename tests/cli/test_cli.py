@@ -69,3 +69,5 @@ def test_the_demo_answers_greedily_on_the_command_line_as_in_the_app():
     from ltu_desktop.engine.ltu import LTU
 
     assert (settings(LTU()).top_k, settings(LTU()).repetition_penalty, settings(LTU()).max_new_tokens) == (50, 1.0, 400)
+    ray = build_parser().parse_args(["batch", "--input", "i.json", "--output", "o.json", "--ray", "local"])
+    assert settings_from(ray, kind="demo").temperature == 0.0  # no engine on the driver: the family still decides
