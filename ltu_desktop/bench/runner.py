@@ -128,15 +128,16 @@ def _load(args, progress):
     if args.profile in ("synthetic-7b", "synthetic-ltu"):
         from .synthetic import build_engine, build_ltu_engine
 
-        p = plan(args.device, args.precision)
+        p = plan(args.device, args.precision, args.encoder_precision)
         build = build_engine if args.profile == "synthetic-7b" else build_ltu_engine
         engine, t_cold = _timed(lambda: build(p, args.layers, progress))
         return engine, 0.0, t_cold, None
     profile, t_assets = _timed(lambda: _profile(args, progress))
-    engine, t_cold = _timed(lambda: Engine.load(profile, args.device, args.precision, progress))
+    load = dict(device=args.device, precision=args.precision, encoder=args.encoder_precision)
+    engine, t_cold = _timed(lambda: Engine.load(profile, progress=progress, **load))
     del engine
     gc.collect()  # the cold engine must be gone before the warm one loads, or the peak counts both
-    engine, t_warm = _timed(lambda: Engine.load(profile, args.device, args.precision))
+    engine, t_warm = _timed(lambda: Engine.load(profile, **load))
     return engine, t_assets, t_cold, t_warm
 
 
@@ -259,22 +260,28 @@ def first_and_later(asked: list[dict], prepare_s: float) -> dict:
 
 
 def _agreement(args, engine, audio, transcript: str, progress) -> list[dict]:
-    """Each named precision against an fp32 engine of the same profile, loaded one at a time."""
+    """Each named precision against an all-fp32 engine of the same profile, loaded one at a time.
+
+    `int8/fp32` names int8 with an fp32 audio encoder, `fp32/bf16` an fp32 LLM with a bf16 encoder:
+    the encoder's own effect on the answers."""
     from ..engine.engine import Engine
     from .quality import agreement
 
-    wanted = [p for p in args.agreement.split(",") if p and p != "fp32"]
+    wanted = [p for p in args.agreement.split(",") if p and p not in ("fp32", "fp32/fp32")]
     if not wanted:
         return []
     if args.profile in ("synthetic-7b", "synthetic-ltu"):
         raise SystemExit(f"--agreement needs trained weights (demo, tiny or real checkpoints), not {args.profile}.")
     profile = _profile(args, progress)
-    reference = engine if engine.precision == "fp32" else Engine.load(profile, args.device, "fp32")
+    same = engine.plan.describe() == "cpu fp32"
+    reference = engine if same else Engine.load(profile, args.device, "fp32")
     rows = []
-    for precision in wanted:
-        progress(f"Comparing {precision} with fp32", -1.0)
-        other = engine if engine.precision == precision else Engine.load(profile, args.device, precision)
-        rows.append(agreement(reference, other, audio, list(QUESTIONS), transcript).to_dict())
+    for spec in wanted:
+        precision, _, encoder = spec.partition("/")
+        progress(f"Comparing {spec} with fp32", -1.0)
+        other = Engine.load(profile, args.device, precision, encoder=encoder or "auto")
+        row = agreement(reference, other, audio, list(QUESTIONS), transcript).to_dict()
+        rows.append(row | {"precision": other.plan.describe().removeprefix(f"{other.device} ")})
         del other
     return rows
 

@@ -92,6 +92,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--asr-whisper", type=Path, help="Whisper checkpoint for transcripts (large-v2.pt)")
     g.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     g.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16", "int8", "nf4"])
+    g.add_argument("--encoder-precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="CPU: the audio encoder's precision (auto: bf16 under bf16/int8/nf4, fp32 under fp32)")
     g.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -168,7 +170,8 @@ def load_engine(args: argparse.Namespace):
     profile = resolve_profile(args, progress)
     if not args.quiet and (profile.kind == "demo" or profile.name == "tiny"):
         print(f"Model: {profile.describe()}", file=sys.stderr)
-    engine = Engine.load(profile, device=args.device, precision=args.precision, progress=progress)
+    engine = Engine.load(profile, device=args.device, precision=args.precision, progress=progress,
+                         encoder=args.encoder_precision)
     for note in engine.notes:
         print(f"note: {note}", file=sys.stderr)
     return engine

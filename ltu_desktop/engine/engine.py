@@ -174,7 +174,8 @@ class Engine:
     @classmethod
     def load(cls, profile: Profile, device: str = "auto", precision: str = "auto",
              progress: Progress | None = None, cancel: threading.Event | None = None,
-             early_clips: Callable[[], list[Audio]] | None = None, share_base: Engine | None = None) -> Engine:
+             early_clips: Callable[[], list[Audio]] | None = None, share_base: Engine | None = None,
+             encoder: str = "auto") -> Engine:
         """`early_clips` lists clips waiting for a transcript: the ASR model loads first and transcribes them
         on a side thread while the LLM loads, so their transcripts are cached by the time it is ready.
 
@@ -187,7 +188,7 @@ class Engine:
                 raise Cancelled("Loading was cancelled.")
             report(stage, fraction)
 
-        plan = precision_mod.plan(device, precision)
+        plan = precision_mod.plan(device, precision, encoder)
         if profile.feature_precision == "fp32" and plan.device.type == "cuda":
             plan = replace(plan, feature_dtype=torch.float32)
         notes: list[str] = []
