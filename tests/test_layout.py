@@ -13,7 +13,7 @@ ALLOWED = {
     "engine": {"audio"},
     "store": {"paths"},
     "models": {"engine", "audio", "paths"},
-    "bench": {"engine", "models", "audio", "paths", "server", "train"},
+    "bench": {"engine", "models", "audio", "paths", "server", "train", "evaluation"},
     "batch": {"engine", "audio"},
     "server": {"engine", "models", "audio"},
     "evaluation": {"batch", "engine", "audio"},

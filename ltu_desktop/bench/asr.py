@@ -27,18 +27,29 @@ LARGE_V2 = dict(n_mels=80, n_audio_ctx=1500, n_audio_state=1280, n_audio_head=20
 CT2_TYPES = ("float32", "int8")
 
 
-def word_error(reference: str, hypothesis: str) -> float:
-    """WER after Whisper's English normalizer (numbers, punctuation and spelling variants count as equal)."""
-    import jiwer
-    from whisper.normalizers import EnglishTextNormalizer
+def speech_set(folder: Path) -> list[tuple[Audio, str, str]]:
+    """(audio, reference text, name) for every audio file in `folder` with a same-named .txt beside it."""
+    from ..audio.io import AudioError, load_audio
 
-    norm = EnglishTextNormalizer()
-    ref, hyp = norm(reference), norm(hypothesis)
-    return round(jiwer.wer(ref, hyp), 4) if ref.strip() else 0.0
+    found = []
+    for path in sorted(Path(folder).iterdir()):
+        ref = path.with_suffix(".txt")
+        if path.suffix.lower() in (".wav", ".flac", ".ogg", ".mp3") and ref.exists():
+            try:
+                found.append((load_audio(path), ref.read_text(), path.name))
+            except AudioError as exc:
+                raise SystemExit(f"bench: {path} cannot be read: {exc}") from exc
+    if not found:
+        raise SystemExit(f"bench: {folder} holds no audio file with a same-named .txt reference beside it.")
+    return found
 
 
-def on_profile(checkpoint: Path, audio: Audio, reference: str | None, ct2_types: tuple[str, ...] = CT2_TYPES) -> list[dict]:
-    """Each backend transcribes the clip with the profile's ASR Whisper; CTranslate2 gets it converted once."""
+def on_profile(checkpoint: Path, clips: list[tuple[Audio, str | None]], ct2_types: tuple[str, ...] = CT2_TYPES) -> list[dict]:
+    """Each backend transcribes every clip with the profile's ASR Whisper (CTranslate2 gets it converted
+    once); seconds are summed over the clips and the word error is the corpus WER over them, against the
+    references where every clip has one, else against openai-whisper's transcripts."""
+    from ..evaluation.scoring import word_error_rate
+
     ck = read_whisper(checkpoint, encoder_only=False)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -47,17 +58,19 @@ def on_profile(checkpoint: Path, audio: Audio, reference: str | None, ct2_types:
         for backend, path, compute in (("openai-whisper", checkpoint, "float32"),
                                        *((f"ctranslate2 {c}", folder, c) for c in ct2_types)):
             asr = Transcriber(path, torch.device("cpu"), compute_type=compute)
-            asr(audio)  # the first call sets up each backend's kernels; both are timed warm
+            asr(clips[0][0])  # the first call sets up each backend's kernels; both are timed warm
             asr.cache.clear()
             t0 = time.perf_counter()
-            text = asr(audio).text
-            rows.append({"backend": backend, "seconds": round(time.perf_counter() - t0, 3), "text": text})
+            texts = [asr(audio).text for audio, _ in clips]
+            rows.append({"backend": backend, "seconds": round(time.perf_counter() - t0, 3), "texts": texts})
             del asr
             gc.collect()
-    base = reference if reference is not None else rows[0]["text"]
+    refs = [r for _, r in clips]
+    against = refs if all(r is not None for r in refs) else rows[0]["texts"]
     for r in rows:
-        r["wer"] = word_error(base, r["text"])
-        r["wer_against"] = "reference text" if reference is not None else "openai-whisper transcript"
+        r["wer"] = round(word_error_rate(against, r["texts"]), 4)
+        r["wer_against"] = (f"reference texts of {len(clips)} clip(s)" if against is refs
+                            else "openai-whisper transcript")
         r["speedup"] = round(rows[0]["seconds"] / r["seconds"], 2) if r["seconds"] else None
     return rows
 

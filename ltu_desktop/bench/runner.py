@@ -203,12 +203,13 @@ def run_bench(args: argparse.Namespace, progress) -> int:
     if not has_ct2 and (args.transcript_full_size or engine.transcriber is not None):
         print("bench: no transcript rows per backend: pip install 'ltu-desktop[ct2]'", file=sys.stderr)
     elif engine.transcriber is not None and engine.transcriber.backend == "openai-whisper":
-        from .asr import on_profile
+        from .asr import on_profile, speech_set
 
         progress("Transcript stage on each backend", -1.0)
         ref = Path(clip_path).with_suffix(".txt")
-        backends = on_profile(engine.profile.asr_whisper, audio, ref.read_text() if ref.exists() else None,
-                              ("float32",) if args.quick else ("float32", "int8"))
+        clips = ([(a, r) for a, r, _ in speech_set(args.asr_set)] if args.asr_set
+                 else [(audio, ref.read_text() if ref.exists() else None)])
+        backends = on_profile(engine.profile.asr_whisper, clips, ("float32",) if args.quick else ("float32", "int8"))
     if args.transcript_full_size and has_ct2:
         from .asr import full_size
 
@@ -338,7 +339,7 @@ def markdown(r: dict) -> str:
               + (f" = {pf['percent_of_peak']}% of this CPU's fp32 peak {pf['peak_gflop_per_s']} GFLOP/s"
                  f" ({pf['peak_is']})." if pf.get("peak_gflop_per_s") else ".")]
     if r.get("transcript_backends"):
-        lines += ["", "| transcript backend (profile's Whisper, whole clip) | seconds | speed-up | WER |",
+        lines += ["", "| transcript backend (profile's Whisper, whole clips) | seconds | speed-up | WER |",
                   "| --- | --- | --- | --- |"]
         lines += [f"| {b['backend']} | {b['seconds']:.2f} | {b['speedup']} | {b['wer']:.3f} |"
                   for b in r["transcript_backends"]]

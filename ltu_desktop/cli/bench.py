@@ -34,6 +34,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--transcript-full-size", type=ranged(int, 0, 448), default=0, metavar="TOKENS",
                    help="also time the transcript stage on a random full-size Whisper large-v2 in each backend "
                         "(one 30 s window + TOKENS greedy tokens; needs ~12 GB)")
+    p.add_argument("--asr-set", type=Path, default=None, metavar="FOLDER",
+                   help="transcript rows over a test set: audio files with same-named .txt references "
+                        "(resources/make_asr_set.sh makes one with espeak-ng)")
     p.add_argument("--quick", action="store_true", help="seconds-long smoke run (CI): few tokens, no growth rows")
     p.add_argument("--agreement", default="", metavar="PRECISIONS",
                    help="also compare greedy answers of these precisions (e.g. bf16,int8,nf4) with fp32")

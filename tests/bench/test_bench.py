@@ -11,7 +11,17 @@ from ltu_desktop.cli import main
 
 
 def test_quick_bench_writes_json_and_markdown(tmp_path, capsys):
-    assert main(["bench", "--quick", "--profile", "tiny", "--device", "cpu", "--quiet", "--out", str(tmp_path)]) == 0
+    import shutil
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[2] / "resources" / "sample_meeting"
+    speech = tmp_path / "set"
+    speech.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(sample.with_suffix(".wav"), speech / f"{name}.wav")
+        shutil.copy(sample.with_suffix(".txt"), speech / f"{name}.txt")
+    assert main(["bench", "--quick", "--profile", "tiny", "--device", "cpu", "--quiet", "--out", str(tmp_path),
+                 "--asr-set", str(speech)]) == 0
     r = json.loads((tmp_path / "bench.json").read_text())
     for stage in ("load_cold", "load_warm", "audio_load", "transcript", "features", "audio_tokens", "prepare"):
         assert stage in r["stages_s"]
@@ -20,6 +30,7 @@ def test_quick_bench_writes_json_and_markdown(tmp_path, capsys):
     assert set(r["first_and_later"]) == {"first", "later_mean"}
     assert r["prefill"]["gflop_per_s"] > 0 and r["prefill"]["percent_of_peak"] > 0
     assert [b["backend"] for b in r["transcript_backends"]] == ["openai-whisper", "ctranslate2 float32"]
+    assert {b["wer_against"] for b in r["transcript_backends"]} == {"reference texts of 2 clip(s)"}
     assert r["machine"]["memory_bandwidth_gbs"] > 0 and r["decode"]["percent_of_bound"] is not None
     md = (tmp_path / "bench.md").read_text()
     assert "| audio features of one window (front end) |" in md and "of the bound" in md
@@ -27,10 +38,11 @@ def test_quick_bench_writes_json_and_markdown(tmp_path, capsys):
 
 
 def test_agreement_rows_compare_precisions_with_fp32(tmp_path):
-    assert main(["bench", "--quick", "--profile", "tiny", "--device", "cpu", "--quiet", "--agreement", "bf16",
-                 "--out", str(tmp_path)]) == 0
-    (row,) = json.loads((tmp_path / "bench.json").read_text())["agreement_with_fp32"]
-    assert row["precision"] == "bf16" and 0.5 <= row["forced"] <= 1.0
+    assert main(["bench", "--quick", "--profile", "tiny", "--device", "cpu", "--quiet", "--agreement",
+                 "bf16,fp32/bf16", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "bench.json").read_text())["agreement_with_fp32"]
+    assert [r["precision"] for r in rows] == ["bf16", "fp32, encoder bf16"]
+    assert all(0.5 <= r["forced"] <= 1.0 for r in rows)
     assert "| bf16 |" in (tmp_path / "bench.md").read_text()
 
 

@@ -30,7 +30,7 @@ def test_the_ctranslate2_backend_streams_segments_and_transcribes_like_openai_wh
     import torch
 
     from ltu_desktop.audio.io import load_audio
-    from ltu_desktop.bench.asr import word_error
+    from ltu_desktop.evaluation.scoring import word_error_rate
     from ltu_desktop.engine.transcribe import Transcriber
 
     pytest.importorskip("faster_whisper")
@@ -44,7 +44,7 @@ def test_the_ctranslate2_backend_streams_segments_and_transcribes_like_openai_wh
     assert fast.backend == "ctranslate2" and streamed and tuple(streamed) == result.segments
     assert not result.no_speech and result.segments[-1].end <= audio.duration + 1
     exact = Transcriber(demo_whisper, torch.device("cpu"))(audio)
-    assert word_error(said, result.text) <= word_error(said, exact.text) + 0.05 <= 0.3
+    assert word_error_rate([said], [result.text]) <= word_error_rate([said], [exact.text]) + 0.05 <= 0.3
     again: list = []
     assert fast(audio, again.append) is result and again == streamed  # cached, handed over at once
 
