@@ -17,10 +17,11 @@ def add_parser(sub) -> argparse.ArgumentParser:
     from ..train.loop import TrainSettings
 
     d = TrainSettings()
-    p = sub.add_parser("finetune", help="fine-tune LTU-AS on your own clips (OpenASQA-format JSON)",
+    p = sub.add_parser("finetune", help="fine-tune LTU-AS or LTU on your own clips (OpenASQA-format JSON)",
                        description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, required=True,
-                   help="JSON list of {audio_id, instruction, input?, output}; audio_id relative to this file")
+                   help="JSON list of {audio_id, instruction, input?, output}; audio_id relative to this file "
+                        "(LTU reads no input)")
     p.add_argument("--out", type=Path, help="run folder: adapter.bin, training.json, loss.png, checkpoints/")
     p.add_argument("--check", action="store_true", help="only check the data and report; no training")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")

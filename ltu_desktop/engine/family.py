@@ -48,7 +48,8 @@ class FrontEnd(nn.Module):
 
     def trained_modules(self) -> dict[str, nn.Module]:
         """What fine-tuning trains besides LoRA, by key prefix in the adapter file (after `base_model.model.`);
-        `forward(batch of features)` must run them with gradients."""
+        `forward(batch of training inputs)` must run them with gradients. The training input is what comes
+        before the first trained module (LTU-AS: the feature Whisper's states; LTU: the fbank), cached per clip."""
         raise NotImplementedError
 
 

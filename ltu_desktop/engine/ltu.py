@@ -387,6 +387,16 @@ class LTUFrontEnd(FrontEnd):
         w = self.proj[1].weight
         return pool_tokens(features.to(w.device, w.dtype), self.encoder.dims.rows, self.proj)
 
+    def forward(self, fbank: Tensor) -> Tensor:
+        """[batch, 1024, 128] normalized fbank (`fbank_window`) -> [batch, 32, hidden]: what fine-tuning trains
+        through. The encoder trains, so training caches its input, not its states as answering does."""
+        return pool_tokens(self.encoder(fbank), self.encoder.dims.rows, self.proj)
+
+    def trained_modules(self) -> dict[str, nn.Module]:
+        """The whole audio half, as the authors trained every `audio` parameter: CAV-MAE (its fixed-looking
+        sin-cos positions and unused video norms included) and the projection, by their adapter key prefix."""
+        return {ENCODER_PREFIX: self.encoder, PROJ_PREFIX: self.proj}
+
 
 class LTU(Family):
     """Hears sounds and music, reads no transcript: `alpaca_short` without an input, always."""

@@ -1,5 +1,5 @@
 """Training data: read an OpenASQA-format file, check every item before any training, and cache what the frozen
-models compute (Whisper transcripts, audio features) on disk, so a second epoch or a second run reads them back.
+models compute (Whisper transcripts; LTU-AS's Whisper features or LTU's fbank) on disk, so a second epoch or a second run reads them back.
 
 An item is `{"audio_id": path, "instruction": ..., "input": ... (optional), "output": ...}`; a relative
 `audio_id` is relative to the data file. Items that fail a check are left out and named in the report.
@@ -36,6 +36,7 @@ class Problem:
     index: int
     audio_id: str
     kind: str  # bad-entry | missing-audio | unreadable-audio | empty-answer | duplicate | cut | resampled
+    # | input-ignored (LTU reads no input; kept)
     message: str
     left_out: bool = True
 
@@ -129,10 +130,11 @@ def file_key(path: Path | None) -> str:
 
 
 class DiskCache:
-    """Features as .pt files and transcripts as JSON, keyed by the model file and the clip's content hash."""
+    """Training inputs as .pt files and transcripts as JSON: a folder per `features_key` (the family and the
+    model that computed them) or ASR model, a file per clip content hash (and window start for features)."""
 
-    def __init__(self, root: Path, feature_model: Path | None, asr_model: Path | None):
-        self.features_dir = Path(root) / "features" / file_key(feature_model)
+    def __init__(self, root: Path, features_key: str, asr_model: Path | None):
+        self.features_dir = Path(root) / "features" / features_key
         self.transcripts_dir = Path(root) / "transcripts" / file_key(asr_model)
 
     def feature_path(self, audio: Audio, start: float) -> Path:
@@ -179,10 +181,10 @@ def tokenize(tokenizer, prompt_ids: list[int], prompt: str, output: str,
 
 def prepare(data: Path, family, tokenizer, features, transcribe, cache: DiskCache, cutoff: int,
             progress=None, cancel=None) -> Report:
-    """Check every item, then compute (or read back) its transcript and features; nothing trains yet.
+    """Check every item, then compute (or read back) its transcript and training input; nothing trains yet.
 
     `features(audio, start)` and `transcribe(audio)` are the frozen models (`transcribe` may be None when
-    every item has an input or the family reads no transcript).
+    every item has an input or the family reads no transcript, and is never called then).
     """
     items, problems = read_items(data)
     report = Report(len(items) + len(problems), problems=problems)
@@ -206,12 +208,16 @@ def prepare(data: Path, family, tokenizer, features, transcribe, cache: DiskCach
         if rate != SAMPLE_RATE:
             report.problems.append(Problem(item.index, item.audio_id, "resampled",
                                            f"{rate} Hz, resampled to {SAMPLE_RATE} Hz", left_out=False))
-        key = (audio.content_hash, item.instruction, item.input, item.output)
+        key = (audio.content_hash, item.instruction, item.input if family.reads_transcript else None, item.output)
         if key in seen:
             report.problems.append(Problem(item.index, item.audio_id, "duplicate",
                                            f"same audio, instruction and answer as item {seen[key]}"))
             continue
         seen[key] = item.index
+        if item.input and not family.reads_transcript:
+            report.problems.append(Problem(item.index, item.audio_id, "input-ignored",
+                                           f"{family.label} reads no input text; it trains on the question alone",
+                                           left_out=False))
         text_input = item.input
         if text_input is None:
             text_input = cache.transcript(audio, transcribe) if family.reads_transcript and transcribe else ""

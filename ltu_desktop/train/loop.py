@@ -23,7 +23,7 @@ from ..engine import precision as precision_mod
 from ..engine.types import Cancelled, EngineError, Profile
 from . import save
 from .data import IGNORE, DiskCache, Example, Report, prepare
-from .model import Trainee, build, feature_model, load_adapter_state
+from .model import Trainee, build, feature_key, feature_model, load_adapter_state
 
 Progress = Callable[[str, float], None]
 LEARNING_RATE = {"ltu-as": 2e-4, "ltu": 1e-4}  # the authors' finetune_toy.sh for each family
@@ -219,7 +219,8 @@ class Trainer:
 
         def features(audio, start):
             if "features" not in loaded:
-                self.progress(f"Reading the feature Whisper {self.profile.feature_whisper.name}", 0.0)
+                if self.profile.feature_whisper is not None:
+                    self.progress(f"Reading the feature Whisper {self.profile.feature_whisper.name}", 0.0)
                 loaded["features"] = feature_model(self.profile, self.plan)
             return loaded["features"](audio, start)
 
@@ -230,11 +231,11 @@ class Trainer:
                 loaded["asr"] = Transcriber(self.profile.asr_whisper, self.plan.device)
             return loaded["asr"](audio)
 
-        cache = DiskCache(cache_dir() / "train", self.profile.feature_whisper, self.profile.asr_whisper)
+        cache = DiskCache(cache_dir() / "train", feature_key(self.profile), self.profile.asr_whisper)
         with self.acc.main_process_first():
             return prepare(self.data, family, tokenizer, features,
-                           transcribe if self.profile.asr_whisper else None, cache, self.s.cutoff_len,
-                           self.progress, self.cancel)
+                           transcribe if self.profile.asr_whisper and family.reads_transcript else None, cache,
+                           self.s.cutoff_len, self.progress, self.cancel)
 
     def train(self, resume: bool = False) -> Result:
         s, acc = self.s, self.acc

@@ -1,5 +1,6 @@
 """The trainable model: the engine's own LLM loader and front end, with peft LoRA (dropout on) and the audio
-modules trainable, the LLM and the feature model frozen, as in the authors' recipe."""
+modules trainable (LTU-AS: TLTR + projection; LTU: the CAV-MAE encoder + projection), the LLM and LTU-AS's
+feature Whisper frozen, as in the authors' recipe."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ from torch import Tensor, nn
 from ..audio.io import Audio
 from ..engine.checkpoints import read_adapter
 from ..engine.llm import lora_model, lora_parts, load_llm
+from ..engine.ltu import FRAMES, N_MELS, LTUFrontEnd, build_encoder, build_projection, fbank_window, read_ltu
 from ..engine.precision import Plan
 from ..engine.tokenizer import SentencePieceTokenizer
 from ..engine.types import CheckpointError, EngineError, Profile
-from .data import IGNORE
+from .data import IGNORE, file_key
 
-TRAINABLE_KINDS = ("ltu-as",)
+TRAINABLE_KINDS = ("ltu-as", "ltu")
 
 
 class Trainee(nn.Module):
@@ -52,14 +54,16 @@ class Trainee(nn.Module):
 
 
 def build(profile: Profile, plan: Plan, lora_rank: int | None, dropout: float, notes: list[str]):
-    """(Trainee, tokenizer, front end with the feature model) starting from the profile's adapter."""
+    """(Trainee, tokenizer, family) starting from the profile's adapter."""
     from ..engine.engine import FAMILIES
 
     if profile.kind not in TRAINABLE_KINDS:
         raise EngineError(f"Fine-tuning supports {', '.join(TRAINABLE_KINDS)} models, not {profile.kind!r}.")
-    if profile.adapter is None or profile.feature_whisper is None:
-        raise CheckpointError("Fine-tuning LTU-AS needs an adapter file and a feature Whisper checkpoint.")
-    adapter = read_adapter(profile.adapter)
+    if profile.adapter is None:
+        raise CheckpointError(f"Fine-tuning {FAMILIES[profile.kind].label} needs an adapter file to start from.")
+    if profile.kind == "ltu-as" and profile.feature_whisper is None:
+        raise CheckpointError("Fine-tuning LTU-AS needs a feature Whisper checkpoint.")
+    adapter = read_ltu(profile.adapter) if profile.kind == "ltu" else read_adapter(profile.adapter)
     llm = load_llm(profile.llm, plan, notes, require_llama=True)
     if adapter.full_finetune:
         raise EngineError(f"{profile.adapter.name} is a full fine-tune; fine-tune from a LoRA adapter instead.")
@@ -71,10 +75,15 @@ def build(profile: Profile, plan: Plan, lora_rank: int | None, dropout: float, n
 
         llm = prepare_model_for_kbit_training(llm, use_gradient_checkpointing=True)
     lora = lora_model(llm, adapter.lora if rank == adapter.lora_rank else {}, rank, dropout)
-    from ..engine.ltu_as import build_front
+    if profile.kind == "ltu":
+        front = LTUFrontEnd(build_encoder(adapter, plan.device, torch.float32),
+                            build_projection(adapter, plan.device, torch.float32))
+    else:
+        from ..engine.ltu_as import build_front
 
+        front = build_front(adapter, None, plan)
     tokenizer = SentencePieceTokenizer(profile.llm / "tokenizer.model")
-    return trainable(lora, build_front(adapter, None, plan)), tokenizer, FAMILIES[profile.kind]
+    return trainable(lora, front), tokenizer, FAMILIES[profile.kind]
 
 
 def trainable(lora: nn.Module, front: nn.Module) -> Trainee:
@@ -93,8 +102,18 @@ def trainable(lora: nn.Module, front: nn.Module) -> Trainee:
     return Trainee(lora, front).train()
 
 
+def feature_key(profile: Profile) -> str:
+    """Names what the cached training inputs depend on, so no family or model reads another's."""
+    if profile.kind == "ltu":
+        return f"ltu-fbank-{FRAMES}x{N_MELS}"
+    return f"ltu-as-{file_key(profile.feature_whisper)}"
+
+
 def feature_model(profile: Profile, plan: Plan) -> Callable[[Audio, float], Tensor]:
-    """The frozen feature Whisper alone (no LLM), for computing the cached features."""
+    """What computes the cached training input of a window: LTU-AS's frozen feature Whisper alone (no LLM);
+    for LTU the fbank, as its whole encoder trains."""
+    if profile.kind == "ltu":
+        return lambda audio, start: fbank_window(audio.samples, start)
     from ..engine.ltu_as import encoder_states, load_encoder, window_mel
 
     encoder = load_encoder(profile.feature_whisper, plan.device, plan.feature_dtype)

@@ -1,5 +1,5 @@
 """Fine-tuning a tiny LTU-AS on the CPU: it learns the 8 answers, saves a strictly loadable adapter, resumes
-after kill -9 to the same weights, and two data-parallel processes compute what one does."""
+after kill -9 to the same weights (LTU too), and two data-parallel processes compute what one does."""
 
 from __future__ import annotations
 
@@ -21,17 +21,6 @@ from .conftest import ANSWERS, QUESTIONS, profile_args
 REPO = Path(__file__).resolve().parents[2]
 SMALL = dict(epochs=3, batch_size=4, micro_batch_size=2, warmup_steps=0, learning_rate=1e-2, save_steps=2,
              device="cpu")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Runs compared across processes must sum in the same order: the child processes get one thread
-    (OMP_NUM_THREADS=1), so the in-process runs do too. With two threads the in-process weights differed from
-    the children's beyond 1e-6, and under load (MKL may take fewer threads than asked) greedy answers drifted."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _env() -> dict:
@@ -100,8 +89,10 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def test_resume_after_kill_9_gives_the_uninterrupted_weights(clips, tiny_profile, tmp_path):
+@pytest.mark.parametrize("family", ["ltu-as", "ltu"])
+def test_resume_after_kill_9_gives_the_uninterrupted_weights(family, clips, request, tmp_path):
     """Dropout stays on (0.05): the resumed run must also restore the random state to match."""
+    tiny_profile = request.getfixturevalue("tiny_profile" if family == "ltu-as" else "tiny_ltu_profile")
     reference = Trainer(tiny_profile, clips, tmp_path / "ref", TrainSettings(**SMALL)).train()
     assert reference.status == "finished" and reference.steps == 6
 
