@@ -44,7 +44,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
                    help="measure the local API instead: p50/p95 latency and answers per minute for 1, 4 and 8 "
                         "concurrent clients (--questions per client)")
     p.add_argument("--train-steps", type=int, default=0, metavar="N",
-                   help="instead: fine-tuning samples/s and peak memory over N steps on synthetic-7b")
+                   help="instead: fine-tuning samples/s and peak memory over N steps on synthetic-7b (default), "
+                        "synthetic-ltu or the --profile")
     p.add_argument("--micro-batch-size", type=int, default=4, help="with --train-steps: items per step")
     p.add_argument("--out", type=Path, default=Path("bench-results"), help="folder for bench.json and bench.md")
     add_model_args(p)

@@ -103,3 +103,12 @@ def test_trainable_parameters_on_the_released_shapes():
     counts = trainable(lora, front).trainable()
     assert counts["total"] == 93_065_216
     assert counts["lora"] == 4_194_304
+
+
+def test_memory_plan_counts_the_encoder_that_trains(tiny_ltu_profile):
+    from ltu_desktop.train import loop
+
+    plan = loop.training_plan("cpu", "fp32")
+    one, four = (loop.training_memory(tiny_ltu_profile, plan, loop.TrainSettings(micro_batch_size=m), available=1e9)
+                 for m in (1, 4))
+    assert 0 < one.parts["audio encoder activations"] < four.parts["audio encoder activations"]
