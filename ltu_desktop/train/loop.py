@@ -195,7 +195,7 @@ class Trainer:
     def __init__(self, profile: Profile, data: Path, run: Path, settings: TrainSettings | None = None,
                  progress: Progress | None = None, on_step: Callable[[dict], None] | None = None,
                  cancel: threading.Event | None = None):
-        from accelerate import Accelerator
+        from accelerate import Accelerator, DistributedDataParallelKwargs
 
         self.profile, self.data, self.run = profile, Path(data), Path(run)
         self.s = settings or TrainSettings()
@@ -204,7 +204,10 @@ class Trainer:
         self.cancel = cancel or threading.Event()
         self.plan = training_plan(self.s.device, self.s.precision)
         mixed = "bf16" if self.plan.llm_dtype == torch.bfloat16 else "no"
-        self.acc = Accelerator(cpu=self.plan.device.type == "cpu", mixed_precision=mixed)
+        # LTU trains all of CAV-MAE as the authors did, video norms and each block's other-modality norms
+        # included, which no audio forward uses: data-parallel processes must expect parameters without gradients.
+        ddp = DistributedDataParallelKwargs(find_unused_parameters=profile.kind == "ltu")
+        self.acc = Accelerator(cpu=self.plan.device.type == "cpu", mixed_precision=mixed, kwargs_handlers=[ddp])
         if self.plan.device.type == "cuda":
             self.plan = replace(self.plan, device=self.acc.device)
         self.notes: list[str] = []

@@ -20,7 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.skipif(not CUDA, reason="QLoRA needs a CUDA GPU (bitsandbytes NF4 + paged AdamW 8-bit); none here")
-def test_qlora_trains_and_saves_the_released_layout(clips, tiny_profile, tmp_path):
+@pytest.mark.parametrize("family", ["ltu-as", "ltu"])
+def test_qlora_trains_and_saves_the_released_layout(family, clips, request, tmp_path):
+    tiny_profile = request.getfixturevalue("tiny_profile" if family == "ltu-as" else "tiny_ltu_profile")
     losses: list[float] = []
     result = Trainer(tiny_profile, clips, tmp_path / "run",
                      TrainSettings(epochs=20, batch_size=8, micro_batch_size=4, warmup_steps=0, learning_rate=1e-2,
