@@ -1,5 +1,6 @@
 """Training data: read an OpenASQA-format file, check every item before any training, and cache what the frozen
-models compute (Whisper transcripts; LTU-AS's Whisper features or LTU's fbank) on disk, so a second epoch or a second run reads them back.
+models compute (Whisper transcripts; LTU-AS's Whisper features or LTU's fbank) on disk, so a second epoch or a
+second run reads them back.
 
 An item is `{"audio_id": path, "instruction": ..., "input": ... (optional), "output": ...}`; a relative
 `audio_id` is relative to the data file. Items that fail a check are left out and named in the report.

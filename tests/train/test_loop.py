@@ -148,10 +148,10 @@ def test_two_processes_compute_what_one_does(family, clips, request, tmp_path):
                   TrainSettings(**{**SMALL, "epochs": 1, "lora_dropout": 0.0})).train()
     assert one.steps == 2
     launcher = str(Path(sys.executable).parent / "accelerate")
-    two = tmp_path / "two"
+    two, port = tmp_path / "two", "29517" if family == "ltu-as" else "29518"
     done = subprocess.run(
         [launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-         "--dynamo_backend", "no", "--main_process_port", "29517" if family == "ltu-as" else "29518", "-m", "ltu_desktop", "finetune",
+         "--dynamo_backend", "no", "--main_process_port", port, "-m", "ltu_desktop", "finetune",
          "--data", str(clips), "--out", str(two), "--epochs", "1", "--batch-size", "4", "--micro-batch-size", "2",
          "--warmup-steps", "0", "--learning-rate", "1e-2", "--save-steps", "2", "--lora-dropout", "0", "--quiet",
          *profile_args(tiny_profile)], env=_env(), timeout=300, capture_output=True, text=True, cwd=REPO)
