@@ -37,22 +37,27 @@ def recordings_dir() -> Path:
 
 
 FIELD_TITLES = {"llm": "Base LLM folder", "adapter": "Adapter / fine-tune file",
-                "feature_whisper": "Whisper feature checkpoint", "asr_whisper": "Whisper ASR checkpoint"}
+                "feature_whisper": "Whisper feature checkpoint", "asr_whisper": "Whisper ASR checkpoint",
+                "run": "Fine-tuned run"}
 
 
 @dataclass
 class ModelChoice:
-    """Which model the person picked: the demo profile or their own LTU or LTU-AS files (paths as text)."""
+    """Which model the person picked: the demo profile, their own LTU or LTU-AS files (paths as text), or a
+    fine-tuning run folder (its base files with its adapter, as its training.json says)."""
 
-    kind: str = "demo"  # "demo" | "files"
+    kind: str = "demo"  # "demo" | "files" | "run"
     llm: str = ""
     adapter: str = ""
     feature_whisper: str = ""
     asr_whisper: str = ""
+    run: str = ""
 
     def label(self) -> str:
         if self.kind == "demo":
             return "Demo profile"
+        if self.kind == "run":
+            return f"fine-tuned {Path(self.run).name}"
         name = Path(self.adapter).name if self.adapter else Path(self.llm).name
         return f"own model ({name})" if name else "own model files"
 
@@ -66,6 +71,14 @@ class ModelChoice:
     def problems(self) -> dict[str, str]:
         """By field: what is wrong with each path (required but empty, or not there), all at once."""
         if self.kind == "demo":
+            return {}
+        if self.kind == "run":  # the model dialog reads the whole card (models/runs.py); here only the folder
+            if not self.run:
+                return {"run": "not chosen"}
+            if not Path(self.run).is_dir():
+                return {"run": f"the folder {self.run} is gone"}
+            if not Path(self.run, "adapter.bin").is_file():
+                return {"run": f"{self.run} has no adapter.bin"}
             return {}
         problems = {}
         # The feature Whisper is LTU-AS's alone; which model the adapter is, only its file says (the model dialog
@@ -88,7 +101,7 @@ class ModelChoice:
             return cls()
         known = {f.name for f in fields(cls)}
         choice = cls(**{k: str(v) for k, v in data.items() if k in known and v is not None})
-        return choice if choice.kind in ("demo", "files") else cls()
+        return choice if choice.kind in ("demo", "files", "run") else cls()
 
 
 @dataclass
@@ -104,6 +117,7 @@ class Settings:
     splitters: dict[str, str] = field(default_factory=dict)
     generation: dict[str, float] = field(default_factory=dict)
     mark_hearing_answers: bool = False  # "not in the transcript" marks also for models that hear the audio
+    runs: list[str] = field(default_factory=list)  # fine-tuning run folders the app made or was shown
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,6 +135,8 @@ class Settings:
                 setattr(s, name, data[name])
         if isinstance(data.get("mark_hearing_answers"), bool):
             s.mark_hearing_answers = data["mark_hearing_answers"]
+        if isinstance(data.get("runs"), list):
+            s.runs = [r for r in data["runs"] if isinstance(r, str)]
         if isinstance(data.get("splitters"), dict):
             s.splitters = {str(k): v for k, v in data["splitters"].items() if isinstance(v, str)}
         if isinstance(data.get("generation"), dict):

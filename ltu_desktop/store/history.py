@@ -89,6 +89,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             created_at REAL NOT NULL,
             PRIMARY KEY (content_hash, asr_model))""",
     ),
+    (  # 4: answers the person marked "use for training", with their correction beside the original answer
+        """CREATE TABLE training_marks (
+            message_id INTEGER PRIMARY KEY REFERENCES messages(id) ON DELETE CASCADE,
+            correction TEXT,
+            for_training INTEGER NOT NULL,
+            updated_at REAL NOT NULL)""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -177,6 +184,36 @@ class TranscriptEdit:
     clip_id: int
     text: str
     created_at: float
+
+
+@dataclass(frozen=True)
+class TrainingMark:
+    """The person's verdict on one answer: its correction (None: the answer as it is) and whether to train on it.
+    Unmarking keeps the correction, so ticking it again does not lose the person's words."""
+
+    message_id: int
+    correction: str | None
+    use: bool
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class TrainingItem:
+    """A marked answer as a fine-tuning item: the clip's file, the question, what the model read, the target."""
+
+    message_id: int
+    conversation_id: int
+    audio_path: str
+    file_exists: bool
+    question: str
+    transcript_used: str | None
+    answer: str
+    correction: str | None
+    window: tuple[float, float] | None
+
+    @property
+    def output(self) -> str:
+        return self.correction if self.correction is not None else self.answer
 
 
 def default_folder() -> Path:
@@ -788,6 +825,44 @@ class History:
         if not rows:
             raise KeyError(f"no message {message_id}")
         return _message(rows[0])
+
+    # ---- answers marked for training ---------------------------------------------------------------------
+
+    def mark_for_training(self, message_id: int, use: bool = True, correction: str | None = None) -> None:
+        """Sets the answer's whole mark: used for fine-tuning or not, and the correction that replaces its text as
+        the target (one that is empty or equal to the answer is none; unmarking with it keeps it for later). The
+        answer itself is never changed."""
+        answer = self.message(message_id).answer
+        if correction is not None:
+            correction = correction.strip()
+            if not correction or correction == answer.strip():
+                correction = None
+        self._run("INSERT OR REPLACE INTO training_marks (message_id, correction, for_training, updated_at)"
+                  " VALUES (?, ?, ?, ?)", (message_id, correction, int(use), time.time()))
+
+    def training_marks(self, message_ids: Sequence[int] | None = None) -> dict[int, TrainingMark]:
+        """The marks of these messages (all when None), by message id; a message never marked has none."""
+        where, params = "", ()
+        if message_ids is not None:
+            ids = list(message_ids)
+            if not ids:
+                return {}
+            where, params = f" WHERE message_id IN ({','.join('?' * len(ids))})", ids
+        rows = self._rows("SELECT * FROM training_marks" + where, params)
+        return {r["message_id"]: TrainingMark(r["message_id"], r["correction"], bool(r["for_training"]),
+                                              r["updated_at"]) for r in rows}
+
+    def training_items(self) -> list[TrainingItem]:
+        """Every answer marked for training, oldest first, with its clip's file as it is now."""
+        rows = self._rows(
+            "SELECT m.id, m.conversation_id, m.question, m.transcript_used, m.answer, m.window_start, m.window_end,"
+            " t.correction, c.path FROM training_marks t JOIN messages m ON m.id = t.message_id"
+            " JOIN conversations v ON v.id = m.conversation_id JOIN clips c ON c.id = v.clip_id"
+            " WHERE t.for_training ORDER BY m.id")
+        return [TrainingItem(r["id"], r["conversation_id"], r["path"], Path(r["path"]).is_file(), r["question"],
+                             r["transcript_used"], r["answer"], r["correction"],
+                             None if r["window_start"] is None else (r["window_start"], r["window_end"]))
+                for r in rows]
 
 
 def _message(r: sqlite3.Row) -> MessageRecord:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeyEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
     QScrollArea,
@@ -76,6 +77,29 @@ class QuestionEdit(QPlainTextEdit):
         super().keyPressEvent(event)
 
 
+class CorrectionEdit(QPlainTextEdit):
+    """The answer's text to correct in place: Ctrl+Enter keeps it, Esc gives up (not the window's Stop)."""
+
+    saved = Signal()
+    cancelled = Signal()
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and event.key() in (
+                Qt.Key.Key_Escape, Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            event.accept()
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Escape:
+            self.cancelled.emit()
+        elif event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and (
+                event.modifiers() & Qt.KeyboardModifier.ControlModifier):
+            self.saved.emit()
+        else:
+            super().keyPressEvent(event)
+
+
 def _label(text: str = "", name: str = "", selectable: bool = False) -> QLabel:
     label = QLabel(text)
     label.setWordWrap(True)
@@ -128,17 +152,30 @@ class ExchangeWidget(QWidget):
         self.cancel_button.setText("Cancel")
         self.cancel_button.setAccessibleName("Cancel question")
         self.cancel_button.clicked.connect(lambda: view.cancelRequested.emit(self.exchange_id))
+        self.train_button = QToolButton()
+        self.train_button.setText("Use for Training…")
+        self.train_button.setAccessibleName("Correct and use for training")
+        self.train_button.setToolTip("Correct this answer if it is wrong and use it to fine-tune the model "
+                                     "(Model > Fine-tune on My Clips)")
+        self.train_button.clicked.connect(self.begin_correction)
         footer = QHBoxLayout()
         footer.setContentsMargins(0, 0, 0, 0)
         footer.addWidget(self.status, 1)
-        for b in (self.cancel_button, self.copy_button, self.regenerate_button):
+        for b in (self.cancel_button, self.copy_button, self.regenerate_button, self.train_button):
             b.setAutoRaise(True)
             footer.addWidget(b)
-        a_bubble = QFrame()
+        self.training = self._training_row()
+        self.correction = self._correction_box()
+        self.a_bubble = a_bubble = QFrame()
         a_bubble.setObjectName("answer")
+        for w in (a_bubble, self.answer):
+            w.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            w.customContextMenuRequested.connect(lambda pos, w=w: self._menu(w.mapToGlobal(pos)))
         a_layout = QVBoxLayout(a_bubble)
         a_layout.addWidget(self.answer)
+        a_layout.addWidget(self.correction)
         a_layout.addWidget(self.grounding)
+        a_layout.addWidget(self.training)
         a_layout.addLayout(footer)
         a_row = QHBoxLayout()
         a_row.addWidget(a_bubble, 6)
@@ -150,6 +187,110 @@ class ExchangeWidget(QWidget):
         layout.addWidget(self.note)
         layout.addLayout(a_row)
         self.refresh(exchange)
+
+    def _training_row(self) -> QWidget:
+        """The mark of an answer used for training, and its Edit and Don't Use buttons."""
+        row = QWidget()
+        self.training_mark = _label(name="training")
+        self.training_mark.setAccessibleName("Used for training")
+        edit = QToolButton()
+        edit.setText("Edit…")
+        edit.setAccessibleName("Edit the correction")
+        edit.clicked.connect(self.begin_correction)
+        self.drop_button = drop = QToolButton()
+        drop.setText("Don't Use")
+        drop.setAccessibleName("Stop using for training")
+        drop.setToolTip("Stop using this answer for fine-tuning (your correction is kept)")
+        drop.clicked.connect(self.unmark)
+        box = QHBoxLayout(row)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.training_mark, 1)
+        for b in (edit, drop):
+            b.setAutoRaise(True)
+            box.addWidget(b)
+        row.hide()
+        return row
+
+    def _correction_box(self) -> QWidget:
+        """The answer as an editable text, with the buttons that keep or drop the correction."""
+        box = QWidget()
+        self.editor = CorrectionEdit()
+        self.editor.setAccessibleName("Corrected answer")
+        self.editor.setTabChangesFocus(True)
+        self.editor.saved.connect(self.save_correction)
+        self.editor.cancelled.connect(self.end_correction)
+        hint = _label("Correct the answer as it should be; it becomes what the model learns. The model's own "
+                      "answer is kept. Ctrl+Enter keeps it.", name="note")
+        keep = QPushButton("Use for Training")
+        keep.setObjectName("primary")
+        keep.setAccessibleName("Use the corrected answer for training")
+        keep.clicked.connect(self.save_correction)
+        cancel = QPushButton("Cancel")
+        cancel.clicked.connect(self.end_correction)
+        buttons = QHBoxLayout()
+        buttons.addWidget(hint, 1)
+        buttons.addWidget(cancel)
+        buttons.addWidget(keep)
+        layout = QVBoxLayout(box)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.editor)
+        layout.addLayout(buttons)
+        box.hide()
+        return box
+
+    def begin_correction(self) -> None:
+        """Edit the answer in place (the text shown: the earlier correction, else the model's answer)."""
+        if self.exchange.pending or not self.exchange.answer:
+            return
+        self.editor.setPlainText(self.exchange.shown_answer)
+        lines = max(2, min(10, self.exchange.shown_answer.count("\n") + len(self.exchange.shown_answer) // 70 + 1))
+        self.editor.setFixedHeight(self.editor.fontMetrics().lineSpacing() * lines + 14)
+        self.answer.hide()
+        self.correction.show()
+        self.editor.setFocus()
+        self.editor.selectAll()
+
+    def save_correction(self) -> None:
+        text = self.editor.toPlainText().strip()
+        if not text:
+            self.editor.setPlaceholderText("An empty answer teaches nothing: write the answer, or Cancel.")
+            return
+        self.end_correction()
+        self.view.trainingMarked.emit(self.exchange_id, True, text)
+
+    def end_correction(self) -> None:
+        self.correction.hide()
+        self.answer.show()
+
+    def unmark(self) -> None:
+        self.view.trainingMarked.emit(self.exchange_id, False, None)
+
+    def _menu(self, at) -> None:
+        e = self.exchange
+        menu = QMenu(self)
+        selected = self.answer.selectedText()
+        if selected or self._text:
+            menu.addAction("Copy" if selected else "Copy Answer",
+                           lambda: QGuiApplication.clipboard().setText(selected or self._text))
+        if not e.pending and e.answer:
+            menu.addAction("Edit Correction…" if e.for_training else "Correct and Use for Training…",
+                           self.begin_correction)
+            if e.for_training:
+                menu.addAction("Stop Using for Training", self.unmark)
+        if not menu.isEmpty():
+            menu.exec(at)
+
+    def _show_training(self, e: Exchange) -> None:
+        """A marked answer says so, and whether it is the person's correction (the model's answer in the tip)."""
+        self.a_bubble.setProperty("training", e.for_training)
+        self.a_bubble.style().unpolish(self.a_bubble)
+        self.a_bubble.style().polish(self.a_bubble)
+        self.training.setVisible(e.for_training or e.correction is not None)
+        corrected = e.correction is not None
+        mark = "✓ Used for training" if e.for_training else "Not used for training"
+        self.training_mark.setText(mark + (" · your correction" if corrected else " · as the model answered"))
+        self.training_mark.setToolTip(f"The model answered:\n{e.answer}" if corrected else "")
+        self.drop_button.setVisible(e.for_training)
 
     def remark(self) -> None:
         self.refresh(self.exchange)
@@ -167,17 +308,19 @@ class ExchangeWidget(QWidget):
             notes.append("your edited transcript is the model's Input")
         self.note.setText(" · ".join(notes))
         waiting = READING if e.state == "thinking" and not e.heard_audio else STATE_TEXT.get(e.state, "")
-        self._text = e.answer
+        self._text = e.shown_answer
         self._show_marks(e)
         if not self.grounding.isVisible() or not e.answer:
             self.answer.setTextFormat(Qt.TextFormat.PlainText)
-            self.answer.setText(e.answer or waiting)
+            self.answer.setText(e.shown_answer or waiting)
         self._placeholder(not e.answer)
+        self._show_training(e)
         self.status.setText(self._status(e))
         self.status.setVisible(bool(self.status.text()))
         done = not e.pending
         self.copy_button.setVisible(done and bool(e.answer))
         self.regenerate_button.setVisible(done)
+        self.train_button.setVisible(done and bool(e.answer) and not e.for_training and e.correction is None)
         self.cancel_button.setVisible(e.state in ("queued", "waiting"))
 
     def show_text(self, text: str) -> None:
@@ -201,7 +344,7 @@ class ExchangeWidget(QWidget):
     def _show_marks(self, e: Exchange) -> None:
         """Names and numbers of a finished answer that its transcript lacks, underlined and listed below it.
         Always for a model that reads only the transcript; for one that hears, when the person asks for it."""
-        wanted = not e.heard_audio or self.view.mark_hearing_answers
+        wanted = (not e.heard_audio or self.view.mark_hearing_answers) and e.correction is None
         marks = ungrounded(e.answer, e.transcript_used) if wanted and not e.pending and e.answer else []
         self.grounding.setVisible(bool(marks))
         if not marks:
@@ -291,6 +434,7 @@ class ChatView(QWidget):
     stopRequested = Signal()
     regenerateRequested = Signal(int)
     cancelRequested = Signal(int)
+    trainingMarked = Signal(int, bool, object)  # exchange id, use for training, the corrected text (None: keep)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

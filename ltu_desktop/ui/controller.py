@@ -103,6 +103,7 @@ class Controller(QObject):
         chat.stopRequested.connect(self.stop)
         chat.regenerateRequested.connect(self.regenerate)
         chat.cancelRequested.connect(self.cancel)
+        chat.trainingMarked.connect(self.mark_for_training)
         transcript.edited.connect(self._edited)
         waveform.windowMoved.connect(self._window_moved)
         model_status.cancelRequested.connect(self.cancel_load)
@@ -273,7 +274,9 @@ class Controller(QObject):
         if conversation is None:
             return
         live = {e.message_id: e for e in self._pending.values() if e.message_id is not None}
-        clip.exchanges = [live.get(m.id) or exchange_for(m, clip.duration) for m in conversation.messages]
+        marks = self.history.training_marks([m.id for m in conversation.messages])
+        clip.exchanges = [live.get(m.id) or exchange_for(m, clip.duration, marks.get(m.id))
+                          for m in conversation.messages]
         clip.conversation_id = conversation_id
         windows = [m.window for m in conversation.messages if m.window]
         if windows:
@@ -410,6 +413,21 @@ class Controller(QObject):
         old = self.current.find(exchange_id) if self.current else None
         if old is not None:
             self.ask(old.question, regenerated=True)
+
+    def mark_for_training(self, exchange_id: int, use: bool, correction: object = None) -> None:
+        """Use a finished answer, as the person corrected it, for fine-tuning (or stop using it). The correction is
+        saved beside the model's answer, which stays as it was; `correction` None keeps the one there is."""
+        e = next((x for c in self.clips.values() for x in c.exchanges if x.id == exchange_id), None)
+        if e is None or e.pending:
+            return
+        if isinstance(correction, str):
+            text = correction.strip()
+            e.correction = None if not text or text == e.answer.strip() else text
+        e.for_training = use
+        if not self.history.mark_for_training(e) and (not self.history.enabled or e.message_id is None):
+            self.messages.show_message("This mark is kept for this session only: the answer is not in the history, "
+                                       "where fine-tuning looks for marked answers.", "info")
+        self.chat.refresh(e)
 
     def stop(self) -> None:
         """Stop the visible conversation's own answer (its partial text is kept, marked stopped); an answer of

@@ -83,22 +83,35 @@ class TrainWorker(QObject):
                             "run": str(result.run), "summary": result.report.summary()})
 
 
-def answered_items(history) -> list[dict]:
-    """Every answered question in the conversations, as dataset items (audio_id = the clip's file)."""
-    items = []
+def answered_items(history) -> tuple[list[dict], list[bool], int]:
+    """Every finished answer in the conversations as a dataset item (audio_id = the clip's file): first those
+    marked "use for training" in the chat, with the person's correction as the output, then the others. Also
+    which are marked, and how many marked ones were left out because their audio file is gone."""
+    marks = history.training_marks()
+    marked, others, lost = [], [], 0
     for summary in history.summaries():
         conversation = history.conversation(summary.id)
-        if conversation is None or not conversation.clip.file_exists:
+        if conversation is None:
             continue
         for m in conversation.messages:
-            if m.answer.strip() and m.status not in ("streaming", "failed"):
-                items.append({"audio_id": conversation.clip.path, "instruction": m.question,
-                              "input": m.transcript_used, "output": m.answer.strip()})
-    return items
+            mark = marks.get(m.id)
+            use = mark is not None and mark.use
+            if not m.answer.strip() or m.status in ("streaming", "failed"):
+                continue
+            if not conversation.clip.file_exists:
+                lost += use
+                continue
+            output = mark.correction if mark is not None and mark.correction is not None else m.answer
+            item = {"audio_id": conversation.clip.path, "instruction": m.question, "input": m.transcript_used,
+                    "output": output.strip()}
+            (marked if use else others).append((m.id, item))
+    marked.sort(key=lambda x: x[0])
+    return [item for _, item in marked + others], [True] * len(marked) + [False] * len(others), lost
 
 
 class FinetuneDialog(QDialog):
-    """Pick the data, start, watch the loss, cancel; `adapter` holds the new adapter's path when it finished."""
+    """Pick the data, start, watch the loss, cancel; `adapter` and `run` hold the new adapter and its run folder
+    once a run left one (finished, or stopped with a checkpoint)."""
 
     def __init__(self, profile: Profile | None, history=None, runs_folder: Path | None = None,
                  parent: QWidget | None = None) -> None:
@@ -106,15 +119,16 @@ class FinetuneDialog(QDialog):
         self.setWindowTitle("Fine-tune on my clips")
         self.profile = profile
         self.adapter: Path | None = None
+        self.run: Path | None = None
         self.thread: QThread | None = None
         self.worker: TrainWorker | None = None
-        from ..paths import data_dir
+        from ..models.runs import runs_folder as default_runs
 
-        runs = runs_folder or data_dir() / "runs"
+        runs = runs_folder or default_runs()
         layout = QVBoxLayout(self)
         self.from_file = QRadioButton("A dataset file (JSON: audio_id, instruction, input, output)")
-        self.from_chats = QRadioButton("Answers from my conversations: correct them, tick those to use")
-        self.from_file.setChecked(True)
+        self.from_chats = QRadioButton("Answers from my conversations: those marked in the chat are ticked; "
+                                       "correct them, tick those to use")
         self.data_edit = QLineEdit()
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
@@ -124,10 +138,16 @@ class FinetuneDialog(QDialog):
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["Use for training", "Question", "Answer (edit to correct)"])
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.items = answered_items(history) if history is not None else []
-        for item in self.items:
-            self._add_row(item)
+        self.items, marked, lost = answered_items(history) if history is not None else ([], [], 0)
+        for item, ticked in zip(self.items, marked):
+            self._add_row(item, ticked)
+        self.table.resizeColumnToContents(0)
+        self.table.setColumnWidth(1, 220)
         self.from_chats.setEnabled(bool(self.items))
+        (self.from_chats if any(marked) else self.from_file).setChecked(True)
+        self.chats_note = QLabel(self._chats_note(sum(marked), len(self.items), lost))
+        self.chats_note.setObjectName("muted")
+        self.chats_note.setWordWrap(True)
         form = QFormLayout()
         self.run_edit = QLineEdit(str(runs / time.strftime("run-%Y%m%d-%H%M%S")))
         self.epochs = QSpinBox()
@@ -159,6 +179,7 @@ class FinetuneDialog(QDialog):
             layout.addWidget(w)
         layout.addLayout(row)
         layout.addWidget(self.from_chats)
+        layout.addWidget(self.chats_note)
         layout.addWidget(self.table)
         layout.addLayout(form)
         layout.addWidget(self.curve)
@@ -168,12 +189,26 @@ class FinetuneDialog(QDialog):
         layout.addWidget(self.buttons)
         self.resize(720, 640)
 
-    def _add_row(self, item: dict) -> None:
+    @staticmethod
+    def _chats_note(marked: int, total: int, lost: int) -> str:
+        if not total:
+            note = ("No answers yet. Ask about your clips, then mark good or corrected answers in the chat with "
+                    "“Use for Training…”.")
+        elif marked:
+            note = f"{marked} of {total} answer(s) marked in the chat for training."
+        else:
+            note = (f"{total} answer(s), none marked yet: tick them here, or mark them in the chat with "
+                    "“Use for Training…”.")
+        if lost:
+            note += f" {lost} marked answer(s) left out: their audio file is gone."
+        return note
+
+    def _add_row(self, item: dict, ticked: bool) -> None:
         r = self.table.rowCount()
         self.table.insertRow(r)
         use = QTableWidgetItem()
         use.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled)
-        use.setCheckState(Qt.CheckState.Checked)
+        use.setCheckState(Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked)
         use.setToolTip(Path(item["audio_id"]).name)
         question = QTableWidgetItem(item["instruction"])
         question.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
@@ -254,6 +289,7 @@ class FinetuneDialog(QDialog):
     def _finished(self, result: dict) -> None:
         self._stop_thread()
         self.adapter = Path(result["adapter"]) if Path(result["adapter"]).is_file() else None
+        self.run = Path(result["run"]) if self.adapter is not None else None
         self.use_button.setEnabled(self.adapter is not None)
         self.start_button.setEnabled(True)
         self.status.setText(f"{result['status'].capitalize()} after {result['steps']} step(s); adapter: "

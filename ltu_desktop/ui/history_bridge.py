@@ -21,6 +21,8 @@ from ..store.history import (
     History,
     HistoryError,
     MessageRecord,
+    TrainingItem,
+    TrainingMark,
 )
 from .session import WINDOW_S, ClipEntry, Exchange
 
@@ -122,6 +124,18 @@ class HistoryBridge:
             transcript_used=e.transcript_used if e.state in ("done", "stopped") else e.transcript_used or None,
             profile=e.model or None, settings=e.settings or None))
 
+    def mark_for_training(self, e: Exchange) -> bool:
+        """The exchange's mark and correction, saved; False when it could not be (not saved, or no history)."""
+        if e.message_id is None:
+            return False
+        return self._do(False, lambda h: h.mark_for_training(e.message_id, e.for_training, e.correction) or True)
+
+    def training_marks(self, message_ids: Sequence[int] | None = None) -> dict[int, TrainingMark]:
+        return self._do({}, lambda h: h.training_marks(message_ids))
+
+    def training_items(self) -> list[TrainingItem]:
+        return self._do([], lambda h: h.training_items())
+
     def transcripts(self, content_hash: str) -> dict[str, dict]:
         return self._do({}, lambda h: h.transcripts(content_hash))
 
@@ -156,7 +170,7 @@ def entry_for(record: ClipRecord) -> ClipEntry:
                      known_duration=record.duration, store_id=record.id, missing=missing)
 
 
-def exchange_for(m: MessageRecord, duration: float) -> Exchange:
+def exchange_for(m: MessageRecord, duration: float, mark: TrainingMark | None = None) -> Exchange:
     state = "cancelled" if m.status == "stopped" and m.error == CANCELLED else STATE.get(m.status, "interrupted")
     transcript_only = m.settings.get("mode") == "transcript"
     window = None if transcript_only else m.window or (0.0, round(min(duration, WINDOW_S), 3))
@@ -165,7 +179,8 @@ def exchange_for(m: MessageRecord, duration: float) -> Exchange:
         error="" if state == "cancelled" else m.error or "", answered_at=m.updated_at,
         transcript_used=m.transcript_used or "", model=m.profile or "", device=m.device or "",
         precision=m.precision or "", settings=dict(m.settings), stats=dict(m.stats),
-        conversation_id=m.conversation_id, message_id=m.id)
+        conversation_id=m.conversation_id, message_id=m.id, correction=mark.correction if mark else None,
+        for_training=bool(mark and mark.use))
 
 
 def conversation_label(first_question: str, count: int, created_at: float) -> tuple[str, str]:

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..settings import THEMES, Settings, load_settings, recordings_dir, save_settings
+from ..settings import THEMES, ModelChoice, Settings, load_settings, recordings_dir, save_settings
 from .chat_view import ChatView
 from .clip_list import ClipList, local_files
 from .controller import Controller
@@ -384,24 +384,37 @@ class MainWindow(QMainWindow):
 
     def choose_model(self) -> None:
         """Load what the dialog chose; it is remembered only when it loads (see _model_loaded)."""
-        dialog = ModelDialog(self.settings.model, self.settings.device, self.settings.precision, self)
-        if dialog.exec():
+        dialog = ModelDialog(self.settings.model, self.settings.device, self.settings.precision, self,
+                             runs=self.settings.runs)
+        accepted = dialog.exec()
+        if dialog.remembered_runs != self.settings.runs:
+            self.settings.runs = list(dialog.remembered_runs)
+            self._save()
+        if accepted:
             self.controller.load_model(dialog.choice(), dialog.device.currentText(), dialog.chosen_precision())
 
     def finetune(self) -> None:
-        """Train from the chosen model's files; a finished adapter becomes the chosen adapter and is loaded."""
-        from dataclasses import replace
-
+        """Train from the chosen model; every run that left an adapter joins the model choices, and "Use the New
+        Adapter" loads it at once."""
         from .finetune_dialog import FinetuneDialog
         from .workers import profile_for
 
         choice = self.settings.model
-        profile = profile_for(choice, lambda _m, _f: None) if choice.kind == "files" and not choice.missing() else None
+        try:
+            profile = profile_for(choice, lambda _m, _f: None) if choice.kind != "demo" and not choice.missing() \
+                else None
+        except Exception:  # EngineError: files the dialog then asks to choose again
+            profile = None
         dialog = FinetuneDialog(profile, self.history, parent=self)
-        if dialog.exec() and dialog.adapter is not None:
-            self.settings.model = replace(choice, adapter=str(dialog.adapter))
+        accepted = dialog.exec()
+        if dialog.run is not None:
+            if str(dialog.run) not in self.settings.runs:
+                self.settings.runs.append(str(dialog.run))
+            if accepted:
+                self.settings.model = ModelChoice(kind="run", run=str(dialog.run))
             self._save()
-            self.load_model()
+            if accepted:
+                self.load_model()
 
     def export(self, scope: str = "all") -> Path | None:
         """Export "conversation" (the open one), "selection" (the selected rows) or "all" to Markdown or JSON.

@@ -1,5 +1,6 @@
-"""Choose the model: the demo profile or the person's own LTU-AS or LTU files, plus device and precision; and a tab
-that gets the released files (model_manager).
+"""Choose the model: the demo profile, the person's own LTU-AS or LTU files, or a fine-tuning run (its base files
+with its adapter, shown with its training card), plus device and precision; and a tab that gets the released files
+(model_manager).
 
 Every field is checked before anything loads, and every problem is shown at once beside its field: a path
 that is empty or not there, then each file's structure by the engine's strict checks (no 13 GB load). What
@@ -25,6 +26,8 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QPushButton,
     QRadioButton,
     QTabWidget,
@@ -99,9 +102,84 @@ class PathRow(QWidget):
             self.edit.setText(path)
 
 
+class RunsBox(QGroupBox):
+    """The fine-tuning runs to choose from, each with its training card; runs that cannot be loaded are listed
+    with the reason. `remembered` is the settings' list of run folders (Add and Forget change it)."""
+
+    def __init__(self, remembered: list[str], chosen: str = "") -> None:
+        super().__init__()
+        self.remembered = list(remembered)
+        self.list = QListWidget()
+        self.list.setAccessibleName("Fine-tuned runs")
+        self.list.setMaximumHeight(110)
+        self.card = QLabel()
+        self.card.setWordWrap(True)
+        self.card.setObjectName("muted")
+        self.card.setAccessibleName("Training card")
+        self.card.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        add = QPushButton("Add Run Folder…")
+        add.setToolTip("A run folder made elsewhere, e.g. by `ltu-desktop finetune --out FOLDER`")
+        add.clicked.connect(lambda: self.add())
+        self.forget_button = QPushButton("Forget")
+        self.forget_button.setToolTip("Take this run off the list (its folder is not touched)")
+        self.forget_button.clicked.connect(self.forget)
+        buttons = QHBoxLayout()
+        buttons.addWidget(add)
+        buttons.addWidget(self.forget_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.list)
+        layout.addWidget(self.card)
+        layout.addLayout(buttons)
+        self.list.currentItemChanged.connect(lambda *_: self._show())
+        self.fill(chosen)
+
+    def fill(self, chosen: str = "") -> None:
+        from ..models.runs import find_runs
+
+        wanted = [*self.remembered, chosen] if chosen and chosen not in self.remembered else self.remembered
+        self.cards = {str(c.path): c for c in find_runs(wanted)}
+        self.list.clear()
+        for key, card in self.cards.items():
+            item = QListWidgetItem(card.label())
+            item.setData(Qt.ItemDataRole.UserRole, key)
+            item.setToolTip(card.describe())
+            if not card.available:
+                item.setForeground(self.palette().placeholderText())
+            self.list.addItem(item)
+            if chosen and Path(key) == Path(chosen):
+                self.list.setCurrentItem(item)
+        if self.list.currentItem() is None and self.list.count():
+            self.list.setCurrentRow(0)
+        self._show()
+
+    def selected(self) -> str:
+        item = self.list.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else ""
+
+    def _show(self) -> None:
+        card = self.cards.get(self.selected())
+        self.card.setText(card.describe() if card else "No fine-tuned runs yet: Model > Fine-tune on My Clips makes "
+                                                           "one, and it is listed here.")
+        self.forget_button.setEnabled(card is not None and str(card.path) in self.remembered)
+
+    def add(self, path: str | None = None) -> None:
+        path = path or QFileDialog.getExistingDirectory(self, "A fine-tuning run folder")
+        if path:
+            if path not in self.remembered:
+                self.remembered.append(path)
+            self.fill(path)
+
+    def forget(self) -> None:
+        key = self.selected()
+        if key in self.remembered:
+            self.remembered.remove(key)
+            self.fill()
+
+
 class ModelDialog(QDialog):
     def __init__(self, choice: ModelChoice, device: str, precision: str, parent: QWidget | None = None,
-                 models_factory=None) -> None:
+                 models_factory=None, runs: list[str] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Choose model")
         self.setMinimumWidth(680)
@@ -109,9 +187,13 @@ class ModelDialog(QDialog):
         self.demo.setAccessibleName("Use the demo profile")
         self.files = QRadioButton("My own files (LTU-AS or LTU)")
         self.files.setAccessibleName("Use my own LTU-AS or LTU files")
+        self.tuned = QRadioButton("A fine-tuned adapter (Model > Fine-tune on My Clips)")
+        self.tuned.setAccessibleName("Use a fine-tuned adapter")
         group = QButtonGroup(self)
-        group.addButton(self.demo)
-        group.addButton(self.files)
+        for b in (self.demo, self.files, self.tuned):
+            group.addButton(b)
+        self.runs_box = RunsBox(runs or [], choice.run if choice.kind == "run" else "")
+        self.runs_box.list.currentItemChanged.connect(lambda *_: self._estimate())
         demo_note = QLabel(DEMO_TEXT)
         demo_note.setWordWrap(True)
         demo_note.setObjectName("muted")
@@ -166,6 +248,8 @@ class ModelDialog(QDialog):
         layout.addWidget(demo_note)
         layout.addWidget(self.files)
         layout.addWidget(self.files_box)
+        layout.addWidget(self.tuned)
+        layout.addWidget(self.runs_box)
         layout.addLayout(run)
         layout.addStretch(1)
         self.manager = ModelManager(models_factory)
@@ -179,14 +263,23 @@ class ModelDialog(QDialog):
         outer.addWidget(buttons)
         self.files.toggled.connect(self.files_box.setEnabled)
         self.files.toggled.connect(lambda _: self._estimate())
+        self.tuned.toggled.connect(self.runs_box.setEnabled)
+        self.tuned.toggled.connect(lambda _: self._estimate())
         self.device.currentTextChanged.connect(lambda _: self._estimate())
-        (self.files if choice.kind == "files" else self.demo).setChecked(True)
+        {"files": self.files, "run": self.tuned}.get(choice.kind, self.demo).setChecked(True)
         self.files_box.setEnabled(choice.kind == "files")
+        self.runs_box.setEnabled(choice.kind == "run")
         self._estimate()
+
+    @property
+    def remembered_runs(self) -> list[str]:
+        return self.runs_box.remembered
 
     def choice(self) -> ModelChoice:
         if self.demo.isChecked():
             return ModelChoice()
+        if self.tuned.isChecked():
+            return ModelChoice(kind="run", run=self.runs_box.selected())
         return ModelChoice(kind="files", **{attr: row.edit.text().strip() for attr, row in self.rows.items()})
 
     def chosen_precision(self) -> str:
@@ -210,6 +303,13 @@ class ModelDialog(QDialog):
 
             folder = demo_cache_dir()
             return Profile("demo", folder / LLM_ENTRY, folder / "whisper-tiny.en.pt", kind="demo")
+        if choice.kind == "run":
+            card = self.runs_box.cards.get(choice.run)
+            if card is None or not card.available:
+                return None
+            from ..models.profiles import run_profile
+
+            return run_profile(card.path)
         if not choice.llm or not Path(choice.llm, "config.json").is_file():
             return None
         from ..models.profiles import profile_from_paths
@@ -248,6 +348,12 @@ class ModelDialog(QDialog):
     def problems(self) -> dict[str, str]:
         """Every problem of every field: first the paths, then each present file by the strict checks."""
         choice = self.choice()
+        if choice.kind == "run":
+            from ..models.runs import read_run
+
+            problem = read_run(choice.run).problem if choice.run else "choose one of the runs, or make one with " \
+                "Model > Fine-tune on My Clips"
+            return {"run": problem} if problem else {}
         problems = choice.problems()
         if choice.kind == "demo":
             return problems
@@ -278,6 +384,11 @@ class ModelDialog(QDialog):
         problems = self.problems()
         for attr, row in self.rows.items():
             row.set_problem(problems.get(attr, ""))
+        if "run" in problems:
+            self.problem.setText(f"This run cannot be loaded: {problems['run']}. Nothing was loaded.")
+            self.problem.show()
+            self.tabs.setCurrentIndex(0)
+            return
         if problems:
             n = len(problems)
             self.problem.setText(f"{n} problem{'s' if n > 1 else ''} with the chosen files: see the marked "

@@ -44,6 +44,12 @@ class Exchange:
     regenerated: bool = False
     conversation_id: int | None = None  # in the history; None when it is not saved
     message_id: int | None = None
+    correction: str | None = None  # the person's corrected answer; the model's stays in `answer`
+    for_training: bool = False  # marked "use for training" (Model > Fine-tune on My Clips starts from these)
+
+    @property
+    def shown_answer(self) -> str:
+        return self.correction if self.correction is not None else self.answer
 
     @property
     def heard_audio(self) -> bool:

@@ -20,6 +20,8 @@ QLabel[placeholder="true"] { color: palette(placeholder-text); font-style: itali
 QLabel#muted { color: palette(placeholder-text); }
 QLabel#note { color: palette(placeholder-text); font-size: 11px; }
 QLabel#error { color: #d83b3b; }
+QLabel#training { color: #1f9d55; font-weight: 600; }
+QFrame#answer[training="true"] { border: 2px solid #1f9d55; }
 QPushButton#chip { border: 1px solid palette(mid); border-radius: 11px; padding: 3px 10px; background: palette(base); }
 QPushButton#chip:hover { border-color: palette(highlight); }
 QPushButton#chip:disabled { color: palette(placeholder-text); }

@@ -114,6 +114,8 @@ def profile_for(choice: ModelChoice, progress: Callable[[str, float], None]):
         from ..engine.types import CheckpointError
 
         raise CheckpointError("; ".join(missing))
+    if choice.kind == "run":
+        return profiles.run_profile(Path(choice.run))
 
     def path(value: str) -> Path | None:
         return Path(value) if value else None

@@ -233,15 +233,17 @@ def test_upgrade_from_version_1(tmp_path):
     db.executescript(V1_SCHEMA)
     db.close()
     with History(tmp_path) as h:
-        assert h._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert h._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
         conv = h.conversation(1)
         assert (conv.title, conv.clip.path, conv.clip.file_exists) == ("old chat", "/audio/old.wav", False)
         assert [(m.answer, m.status) for m in conv.messages] == [("A dog.", "complete"), ("It bar", "interrupted")]
         assert conv.messages[0].settings == {"temperature": 0.1}
         h.edit_transcript(1, "woof")
         assert h.edited_transcript(1) == "woof"
+        h.mark_for_training(1, correction="A dog barks.")
     with History(tmp_path) as h:  # a second open finds nothing to do
         assert h.edited_transcript(1) == "woof"
+        assert h.training_marks()[1].correction == "A dog barks." and h.message(1).answer == "A dog."
 
 
 def test_transcripts_are_kept_by_content_hash_and_asr_model_and_go_with_the_clip(tmp_path):
