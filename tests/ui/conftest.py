@@ -110,3 +110,14 @@ def wait_clips(qtbot, window, n: int, timeout: int = 5000) -> list:
 def wait_done(qtbot, exchange, timeout: int = 5000):
     qtbot.waitUntil(lambda: not exchange.pending, timeout=timeout)
     return exchange
+
+
+@pytest.fixture
+def one_torch_thread():
+    """In-process training uses one thread, as tests/train does: two would compete on a shared CI machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

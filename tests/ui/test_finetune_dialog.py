@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
-
 import numpy as np
+import pytest
 import soundfile as sf
 from PySide6.QtCore import Qt
 
+from ltu_desktop.store.history import History
 from ltu_desktop.train.loop import TrainSettings
 from ltu_desktop.ui.finetune_dialog import FinetuneDialog
+from ltu_desktop.ui.history_bridge import HistoryBridge
 
 
 def _clip(path: Path, freq: float) -> Path:
@@ -21,42 +22,55 @@ def _clip(path: Path, freq: float) -> Path:
     return path
 
 
-class FakeHistory:
-    """Two answered questions about two clips, and one answer that was still streaming (not offered)."""
-
-    def __init__(self, folder: Path) -> None:
-        def message(q, a, status="done"):
-            return SimpleNamespace(question=q, answer=a, status=status, transcript_used="")
-
-        self.convs = {
-            1: SimpleNamespace(clip=SimpleNamespace(path=str(_clip(folder / "a.wav", 300)), file_exists=True),
-                               messages=[message("What is it?", "A hum."), message("More?", "Par", "streaming")]),
-            2: SimpleNamespace(clip=SimpleNamespace(path=str(_clip(folder / "b.wav", 900)), file_exists=True),
-                               messages=[message("What is it?", "A beep.")]),
-        }
-
-    def summaries(self):
-        return [SimpleNamespace(id=i) for i in self.convs]
-
-    def conversation(self, i):
-        return self.convs[i]
+@pytest.fixture
+def history(tmp_path):
+    """Two clips asked about in the history: a hum (one answer, one still streaming) and a beep (one answer)."""
+    bridge = HistoryBridge(History(tmp_path / "data"))
+    h = bridge.history
+    ids = {}
+    for name, freq, answers in (("a.wav", 300, ["A hum."]), ("b.wav", 900, ["A beep."])):
+        conv = h.new_conversation(h.add_clip(_clip(tmp_path / name, freq), name, 2.0))
+        for answer in answers:
+            ids[answer] = h.ask(conv, "What is it?", "", (0.0, 2.0), "tiny", "cpu", "fp32", {})
+            h.finish(ids[answer], answer)
+        h.ask(conv, "More?", "", None, "tiny", "cpu", "fp32", {})  # still streaming: not offered
+    bridge.ids = ids
+    yield bridge
+    bridge.close()
 
 
-def test_answers_corrected_and_ticked_become_the_dataset(qtbot, tmp_path, tiny_profile):
-    dialog = FinetuneDialog(tiny_profile, FakeHistory(tmp_path), runs_folder=tmp_path / "runs")
+def test_answers_marked_in_the_chat_come_first_with_their_correction(qtbot, tmp_path, tiny_profile, history):
+    history.history.mark_for_training(history.ids["A beep."], correction="A smoke alarm beeps.")
+    dialog = FinetuneDialog(tiny_profile, history, runs_folder=tmp_path / "runs")
     qtbot.addWidget(dialog)
-    assert dialog.table.rowCount() == 2 and dialog.from_chats.isEnabled()
-    dialog.table.item(0, 2).setText("A low hum from a fridge.")  # corrected in place
-    dialog.table.item(1, 0).setCheckState(Qt.CheckState.Unchecked)  # not used for training
+    assert dialog.from_chats.isChecked() and dialog.table.rowCount() == 2
+    assert "1 of 2 answer(s) marked" in dialog.chats_note.text()
+    rows = [(dialog.table.item(r, 0).checkState(), dialog.table.item(r, 2).text()) for r in range(2)]
+    assert rows == [(Qt.CheckState.Checked, "A smoke alarm beeps."), (Qt.CheckState.Unchecked, "A hum.")]
+    items = json.loads(dialog.dataset(tmp_path / "run").read_text())
+    assert items == [{"audio_id": str(tmp_path / "b.wav"), "instruction": "What is it?", "input": "",
+                      "output": "A smoke alarm beeps."}]
+
+
+def test_answers_corrected_and_ticked_in_the_dialog_become_the_dataset(qtbot, tmp_path, tiny_profile, history):
+    dialog = FinetuneDialog(tiny_profile, history, runs_folder=tmp_path / "runs")
+    qtbot.addWidget(dialog)
+    assert dialog.from_file.isChecked() and dialog.from_chats.isEnabled()  # nothing marked yet
+    assert "none marked yet" in dialog.chats_note.text()
+    row = next(r for r in range(2) if dialog.table.item(r, 2).text() == "A hum.")
+    dialog.table.item(row, 2).setText("A low hum from a fridge.")  # corrected in place
+    dialog.table.item(row, 0).setCheckState(Qt.CheckState.Checked)
     dialog.from_chats.setChecked(True)
-    data = dialog.dataset(tmp_path / "run")
-    items = json.loads(data.read_text())
+    items = json.loads(dialog.dataset(tmp_path / "run").read_text())
     assert items == [{"audio_id": str(tmp_path / "a.wav"), "instruction": "What is it?", "input": "",
                       "output": "A low hum from a fridge."}]
 
 
-def test_a_run_draws_its_loss_and_cancel_keeps_an_adapter(qtbot, tmp_path, tiny_profile):
-    dialog = FinetuneDialog(tiny_profile, FakeHistory(tmp_path), runs_folder=tmp_path / "runs")
+def test_a_run_draws_its_loss_and_cancel_keeps_an_adapter(qtbot, tmp_path, tiny_profile, history,
+                                                         one_torch_thread):
+    for mid in history.ids.values():
+        history.history.mark_for_training(mid)
+    dialog = FinetuneDialog(tiny_profile, history, runs_folder=tmp_path / "runs")
     qtbot.addWidget(dialog)
     dialog.from_chats.setChecked(True)
     dialog.run_edit.setText(str(tmp_path / "run"))
@@ -77,8 +91,8 @@ def test_without_an_ltu_as_model_the_dialog_says_what_to_do(qtbot):
     assert "Choose an LTU-AS model first" in dialog.status.text()
 
 
-def test_menu_opens_the_dialog_and_the_new_adapter_becomes_the_choice(make_window, tiny_profile, tmp_path,
-                                                                      monkeypatch):
+def test_menu_opens_the_dialog_and_the_new_run_becomes_the_choice(make_window, tiny_profile, tmp_path,
+                                                                  monkeypatch):
     from ltu_desktop.settings import ModelChoice, Settings
     from ltu_desktop.ui import finetune_dialog
 
@@ -86,15 +100,19 @@ def test_menu_opens_the_dialog_and_the_new_adapter_becomes_the_choice(make_windo
     choice = ModelChoice("files", str(p.llm), str(p.adapter), str(p.feature_whisper), str(p.asr_whisper))
     window = make_window(settings=Settings(model=choice), autoload=False)
     window.load_model = lambda profile=None: loads.append(window.settings.model)
-    loads, seen = [], []
+    loads, seen, use = [], [], [False, True]
 
     def finished_run(dialog):
         seen.append(dialog.profile)
-        dialog.adapter = tmp_path / "run" / "adapter.bin"
-        return True
+        dialog.run = tmp_path / f"run{len(seen)}"
+        dialog.adapter = dialog.run / "adapter.bin"
+        return use[len(seen) - 1]
 
     monkeypatch.setattr(finetune_dialog.FinetuneDialog, "exec", finished_run)
     assert window.finetune_action in window.menuBar().actions()[1].menu().actions()
-    window.finetune_action.trigger()
+    window.finetune_action.trigger()  # closed without "Use the New Adapter": listed, not loaded
     assert seen[0].llm == p.llm and seen[0].adapter == p.adapter
-    assert loads and loads[0].adapter == str(tmp_path / "run" / "adapter.bin")
+    assert window.settings.runs == [str(tmp_path / "run1")] and not loads and window.settings.model == choice
+    window.finetune_action.trigger()
+    assert window.settings.runs == [str(tmp_path / "run1"), str(tmp_path / "run2")]
+    assert loads == [ModelChoice(kind="run", run=str(tmp_path / "run2"))]
