@@ -161,9 +161,11 @@ class ExchangeWidget(QWidget):
         footer = QHBoxLayout()
         footer.setContentsMargins(0, 0, 0, 0)
         footer.addWidget(self.status, 1)
-        for b in (self.cancel_button, self.copy_button, self.regenerate_button, self.train_button):
+        self.footer_buttons = (self.cancel_button, self.copy_button, self.regenerate_button, self.train_button)
+        for b in self.footer_buttons:
             b.setAutoRaise(True)
             footer.addWidget(b)
+        self.editing = False
         self.training = self._training_row()
         self.correction = self._correction_box()
         self.a_bubble = a_bubble = QFrame()
@@ -193,7 +195,7 @@ class ExchangeWidget(QWidget):
         row = QWidget()
         self.training_mark = _label(name="training")
         self.training_mark.setAccessibleName("Used for training")
-        edit = QToolButton()
+        self.edit_button = edit = QToolButton()
         edit.setText("Edit…")
         edit.setAccessibleName("Edit the correction")
         edit.clicked.connect(self.begin_correction)
@@ -245,8 +247,8 @@ class ExchangeWidget(QWidget):
         self.editor.setPlainText(self.exchange.shown_answer)
         lines = max(2, min(10, self.exchange.shown_answer.count("\n") + len(self.exchange.shown_answer) // 70 + 1))
         self.editor.setFixedHeight(self.editor.fontMetrics().lineSpacing() * lines + 14)
-        self.answer.hide()
-        self.correction.show()
+        self.editing = True
+        self.refresh(self.exchange)
         self.editor.setFocus()
         self.editor.selectAll()
 
@@ -259,8 +261,8 @@ class ExchangeWidget(QWidget):
         self.view.trainingMarked.emit(self.exchange_id, True, text)
 
     def end_correction(self) -> None:
-        self.correction.hide()
-        self.answer.show()
+        self.editing = False
+        self.refresh(self.exchange)
 
     def unmark(self) -> None:
         self.view.trainingMarked.emit(self.exchange_id, False, None)
@@ -291,6 +293,7 @@ class ExchangeWidget(QWidget):
         self.training_mark.setText(mark + (" · your correction" if corrected else " · as the model answered"))
         self.training_mark.setToolTip(f"The model answered:\n{e.answer}" if corrected else "")
         self.drop_button.setVisible(e.for_training)
+        self.edit_button.show()
 
     def remark(self) -> None:
         self.refresh(self.exchange)
@@ -322,6 +325,11 @@ class ExchangeWidget(QWidget):
         self.regenerate_button.setVisible(done)
         self.train_button.setVisible(done and bool(e.answer) and not e.for_training and e.correction is None)
         self.cancel_button.setVisible(e.state in ("queued", "waiting"))
+        self.answer.setVisible(not self.editing)
+        self.correction.setVisible(self.editing)
+        if self.editing:  # the editor's own buttons act now
+            for b in (*self.footer_buttons, self.edit_button, self.drop_button):
+                b.hide()
 
     def show_text(self, text: str) -> None:
         """The cheap update used for every streamed piece."""

@@ -294,15 +294,12 @@ class FinetuneDialog(QDialog):
         self.start_button.setEnabled(True)
         self.status.setText(f"{result['status'].capitalize()} after {result['steps']} step(s); adapter: "
                             f"{result['adapter']}")
-        card = Path(result["run"]) / "training.json"
-        if card.is_file():
-            c = json.loads(card.read_text())
-            best = c.get("best") or {}
-            self.card.setPlainText(
-                f"{result['summary']}\nsteps {c.get('step')} of {c.get('total_steps')}, "
-                f"last loss {c['steps'][-1]['loss']:.4f}" if c.get("steps") else result["summary"])
-            if best.get("loss") is not None:
-                self.card.appendPlainText(f"best validation loss {best['loss']:.4f} at step {best['step']}")
+        from ..models.runs import read_run
+
+        run = read_run(result["run"])
+        self.card.setPlainText(f"{result['summary']}\n{run.describe()}")
+        if self.run is not None:  # Start again makes a new run, not a clash with this one
+            self.run_edit.setText(str(self.run.parent / time.strftime("run-%Y%m%d-%H%M%S")))
 
     def _failed(self, message: str) -> None:
         self._stop_thread()

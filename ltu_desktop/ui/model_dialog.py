@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QPlainTextEdit,
     QPushButton,
     QRadioButton,
     QTabWidget,
@@ -111,12 +112,11 @@ class RunsBox(QGroupBox):
         self.remembered = list(remembered)
         self.list = QListWidget()
         self.list.setAccessibleName("Fine-tuned runs")
-        self.list.setMaximumHeight(110)
-        self.card = QLabel()
-        self.card.setWordWrap(True)
-        self.card.setObjectName("muted")
+        self.list.setMaximumHeight(self.list.fontMetrics().lineSpacing() * 4 + 12)
+        self.card = QPlainTextEdit()  # a label this tall is clipped when the dialog is short; this scrolls
+        self.card.setReadOnly(True)
         self.card.setAccessibleName("Training card")
-        self.card.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.card.setFixedHeight(self.card.fontMetrics().lineSpacing() * 8 + 12)
         add = QPushButton("Add Run Folder…")
         add.setToolTip("A run folder made elsewhere, e.g. by `ltu-desktop finetune --out FOLDER`")
         add.clicked.connect(lambda: self.add())
@@ -159,8 +159,8 @@ class RunsBox(QGroupBox):
 
     def _show(self) -> None:
         card = self.cards.get(self.selected())
-        self.card.setText(card.describe() if card else "No fine-tuned runs yet: Model > Fine-tune on My Clips makes "
-                                                           "one, and it is listed here.")
+        self.card.setPlainText(card.describe() if card else
+                               "No fine-tuned runs yet: Model > Fine-tune on My Clips makes one, and it is listed here.")
         self.forget_button.setEnabled(card is not None and str(card.path) in self.remembered)
 
     def add(self, path: str | None = None) -> None:
