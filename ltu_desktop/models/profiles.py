@@ -94,5 +94,6 @@ def run_profile(run: Path) -> Profile:
     if not (run / "adapter.bin").is_file():
         raise EngineError(f"{run} has no adapter.bin yet: the run saved no checkpoint.")
     paths = {k: Path(v) if v else None for k, v in start.items()}
+    family = card.get("family", "ltu-as")
     return Profile(run.name, paths["llm"], paths.get("asr_whisper"), paths.get("feature_whisper"), run / "adapter.bin",
-                   kind=card.get("family", "ltu-as"), label=f"Fine-tuned {run.name} ({card.get('family', 'ltu-as')})")
+                   kind=family, label=f"Fine-tuned {run.name} ({'LTU' if family == 'ltu' else 'LTU-AS'})")

@@ -59,7 +59,7 @@ class RunCard:
     def describe(self) -> str:
         """The training card, a few lines of plain text."""
         family = "LTU" if self.family == "ltu" else "LTU-AS"
-        lines = [f"{self.name} · {family} · {self.status or 'unknown state'}"]
+        lines = [" · ".join((self.name, family, self.status)) if self.status else self.name]
         if self.problem:
             lines.append(f"Unavailable: {self.problem}.")
         if self.base:

@@ -157,8 +157,8 @@ class FinetuneDialog(QDialog):
         form.addRow("Epochs", self.epochs)
         self.curve = LossCurve()
         self.bar = QProgressBar()
-        self.status = QLabel("" if profile is not None and profile.kind == "ltu-as" else
-                             "Choose an LTU-AS model first (Model -> Choose Model…): fine-tuning starts from it.")
+        self.status = QLabel(f"Starts from {profile.describe()}." if profile is not None and profile.kind == "ltu-as"
+                             else "Choose an LTU-AS model first (Model -> Choose Model…): fine-tuning starts from it.")
         self.status.setWordWrap(True)
         self.card = QPlainTextEdit()
         self.card.setReadOnly(True)

@@ -113,6 +113,8 @@ class RunsBox(QGroupBox):
         self.list = QListWidget()
         self.list.setAccessibleName("Fine-tuned runs")
         self.list.setMaximumHeight(self.list.fontMetrics().lineSpacing() * 4 + 12)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.card = QPlainTextEdit()  # a label this tall is clipped when the dialog is short; this scrolls
         self.card.setReadOnly(True)
         self.card.setAccessibleName("Training card")
@@ -201,9 +203,14 @@ class ModelDialog(QDialog):
         self.rows: dict[str, PathRow] = {}
         self.files_box = QGroupBox()
         form = QFormLayout(self.files_box)
+        files = choice
+        if choice.kind == "run":  # the run's base files, for a person who switches to "My own files"
+            from ..models.runs import read_run
+
+            files = ModelChoice("files", **{k: v for k, v in read_run(choice.run).base.items() if k in KINDS})
         for attr, title, folder, file_filter, tip in FIELDS:
             row = PathRow(title, folder, file_filter, tip)
-            row.edit.setText(getattr(choice, attr))
+            row.edit.setText(getattr(files, attr))
             row.edit.editingFinished.connect(self._estimate)
             form.addRow(title, row)
             self.rows[attr] = row

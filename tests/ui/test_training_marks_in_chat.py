@@ -110,7 +110,7 @@ def test_a_finished_run_is_a_model_choice_with_its_card_and_loads(make_window, q
     monkeypatch.setattr(ModelDialog, "exec", choose_hums)
     with qtbot.waitSignal(window.controller.modelLoaded, timeout=60_000) as loaded:
         window.choose_model()
-    assert loaded.args[0].label == "Fine-tuned hums (ltu-as)"
+    assert loaded.args[0].label == "Fine-tuned hums (LTU-AS)"
     assert window.settings.model == ModelChoice(kind="run", run=str(run))
     window.controller.generation = {"temperature": 0.0, "max_new_tokens": 4}
     window.add_files([tmp_path / "0.wav"])
