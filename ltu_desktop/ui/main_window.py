@@ -396,6 +396,7 @@ class MainWindow(QMainWindow):
     def finetune(self) -> None:
         """Train from the chosen model; every run that left an adapter joins the model choices, and "Use the New
         Adapter" loads it at once."""
+        from ..engine.types import EngineError
         from .finetune_dialog import FinetuneDialog
         from .workers import profile_for
 
@@ -403,7 +404,7 @@ class MainWindow(QMainWindow):
         try:
             profile = profile_for(choice, lambda _m, _f: None) if choice.kind != "demo" and not choice.missing() \
                 else None
-        except Exception:  # EngineError: files the dialog then asks to choose again
+        except (EngineError, OSError):  # files that are no model: the dialog asks to choose one
             profile = None
         dialog = FinetuneDialog(profile, self.history, parent=self)
         accepted = dialog.exec()
