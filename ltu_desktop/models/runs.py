@@ -80,7 +80,7 @@ class RunCard:
             lines.append(f"Best validation loss: {self.best_loss:.4f} (step {self.best_step}; this adapter)")
         elif self.step:
             last = f"; last training loss {self.last_loss:.4f}" if self.last_loss is not None else ""
-            lines.append(f"No validation set (under 40 items): the adapter of step {self.best_step}{last}")
+            lines.append(f"No validation set: the adapter of step {self.best_step}{last}")
         if self.date:
             lines.append(f"Date: {time.strftime('%Y-%m-%d %H:%M', time.localtime(self.date))}")
         lines.append(f"Folder: {self.path}")
