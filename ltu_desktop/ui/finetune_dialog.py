@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayo
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from ..engine.types import Profile
+from ..train.model import TRAINABLE_KINDS
 
 
 class LossCurve(QWidget):
@@ -157,8 +158,9 @@ class FinetuneDialog(QDialog):
         form.addRow("Epochs", self.epochs)
         self.curve = LossCurve()
         self.bar = QProgressBar()
-        self.status = QLabel(f"Starts from {profile.describe()}." if profile is not None and profile.kind == "ltu-as"
-                             else "Choose an LTU-AS model first (Model -> Choose Model…): fine-tuning starts from it.")
+        trainable = profile is not None and profile.kind in TRAINABLE_KINDS
+        self.status = QLabel(f"Starts from {profile.describe()}." if trainable else
+                             "Choose an LTU-AS or LTU model first (Model -> Choose Model…): fine-tuning starts from it.")
         self.status.setWordWrap(True)
         self.card = QPlainTextEdit()
         self.card.setReadOnly(True)
@@ -168,7 +170,7 @@ class FinetuneDialog(QDialog):
         self.cancel_button = self.buttons.addButton("Cancel Training", QDialogButtonBox.ButtonRole.ActionRole)
         self.use_button = self.buttons.addButton("Use the New Adapter", QDialogButtonBox.ButtonRole.AcceptRole)
         close = self.buttons.addButton(QDialogButtonBox.StandardButton.Close)
-        self.start_button.setEnabled(profile is not None and profile.kind == "ltu-as")
+        self.start_button.setEnabled(trainable)
         self.cancel_button.setEnabled(False)
         self.use_button.setEnabled(False)
         self.start_button.clicked.connect(self.start)

@@ -209,7 +209,7 @@ class MainWindow(QMainWindow):
         self.model_action = action("&Choose Model…", self.choose_model, "Ctrl+M")
         self.cancel_load_action = action("Cancel Loading", self.controller.cancel_load)
         self.finetune_action = action("&Fine-tune on My Clips…", self.finetune, None,
-                                      "Train the chosen LTU-AS adapter on your own labelled clips")
+                                      "Train the chosen LTU-AS or LTU adapter on your own labelled clips")
         self.cancel_load_action.setEnabled(False)
         self.play_action = action("&Play / Pause", self.player_bar.toggle, "Ctrl+P")
         self.play_window_action = action("Play &Window", self._play_window, "Ctrl+Shift+P")

@@ -84,11 +84,16 @@ def test_a_run_draws_its_loss_and_cancel_keeps_an_adapter(qtbot, tmp_path, tiny_
     assert "2 of 2 item(s) pass" in dialog.card.toPlainText()
 
 
-def test_without_an_ltu_as_model_the_dialog_says_what_to_do(qtbot):
+def test_without_an_ltu_as_or_ltu_model_the_dialog_says_what_to_do(qtbot, tmp_path):
+    from ltu_desktop.models.tiny import make_tiny_ltu_profile
+
     dialog = FinetuneDialog(None)
     qtbot.addWidget(dialog)
     assert not dialog.start_button.isEnabled()
-    assert "Choose an LTU-AS model first" in dialog.status.text()
+    assert "Choose an LTU-AS or LTU model first" in dialog.status.text()
+    ltu = FinetuneDialog(make_tiny_ltu_profile(tmp_path / "ltu"))
+    qtbot.addWidget(ltu)
+    assert ltu.start_button.isEnabled() and ltu.status.text().startswith("Starts from")
 
 
 def test_menu_opens_the_dialog_and_the_new_run_becomes_the_choice(make_window, tiny_profile, tmp_path,
