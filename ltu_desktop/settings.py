@@ -18,6 +18,7 @@ FILE_NAME = "settings.json"
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8", "nf4")
 THEMES = ("system", "light", "dark")
+RECENT_MODELS = 6  # own models remembered for Ask both
 
 
 def config_dir() -> Path:
@@ -118,6 +119,12 @@ class Settings:
     generation: dict[str, float] = field(default_factory=dict)
     mark_hearing_answers: bool = False  # "not in the transcript" marks also for models that hear the audio
     runs: list[str] = field(default_factory=list)  # fine-tuning run folders the app made or was shown
+    recent_models: list[ModelChoice] = field(default_factory=list)  # own files and runs that loaded, newest first
+
+    def remember_model(self, choice: ModelChoice) -> None:
+        """Own files and runs that loaded stay offered to Ask both after another model is chosen."""
+        if choice.kind in ("files", "run"):
+            self.recent_models = [choice, *[c for c in self.recent_models if c != choice]][:RECENT_MODELS]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -137,6 +144,9 @@ class Settings:
             s.mark_hearing_answers = data["mark_hearing_answers"]
         if isinstance(data.get("runs"), list):
             s.runs = [r for r in data["runs"] if isinstance(r, str)]
+        if isinstance(data.get("recent_models"), list):
+            s.recent_models = [c for c in map(ModelChoice.from_dict, data["recent_models"][:RECENT_MODELS])
+                               if c.kind in ("files", "run")]
         if isinstance(data.get("splitters"), dict):
             s.splitters = {str(k): v for k, v in data["splitters"].items() if isinstance(v, str)}
         if isinstance(data.get("generation"), dict):

@@ -96,25 +96,28 @@ class Comparison:
 
 
 def load_comparison(profiles: list[Profile], device: str = "auto", precision: str = "auto",
-                    progress: Progress | None = None) -> Comparison:
+                    progress: Progress | None = None, loaded: Engine | None = None) -> Comparison:
     """Share one base when every profile's base holds the same weights and LoRA can be switched on it;
-    else load them all if the memory plan says they fit together, or let them take turns."""
+    else load them all if the memory plan says they fit together, or let them take turns.
+
+    `loaded`: an engine already loaded for profiles[0] (the app's model), used instead of loading it again."""
     if len(profiles) < 2:
         raise EngineError("Comparing needs at least two models, e.g. --compare ltu,ltu-as.")
     plan = make_plan(device, precision)
     shareable = not plan.merge_lora and all(p.kind != "demo" and not holds_llm_weights(p.adapter) for p in profiles)
     if shareable and all(same_base(profiles[0].llm, p.llm, progress) for p in profiles[1:]):
-        first = Engine.load(profiles[0], device, precision, progress=progress)
+        first = loaded or Engine.load(profiles[0], device, precision, progress=progress)
         engines: list[Engine | None] = [first]
         for p in profiles[1:]:
             engines.append(Engine.load(p, device, precision, progress=progress, share_base=first))
         return Comparison(profiles, device, precision, "shared base", progress, engines)
-    estimates = [memory_plan(p, plan) for p in profiles]
+    # Free memory is measured now: an engine already loaded is in it, not in what is still to load.
+    estimates = [memory_plan(p, plan) for p in profiles[1 if loaded is not None else 0:]]
     available = next((e.available_mb for e in estimates if e is not None), None)
     total = sum(e.total_mb for e in estimates if e is not None)
     together = available is None or total <= available
     how = "all loaded" if together else "one at a time"
-    comparison = Comparison(profiles, device, precision, how, progress, [None] * len(profiles))
+    comparison = Comparison(profiles, device, precision, how, progress, [loaded] + [None] * (len(profiles) - 1))
     if together:
         for i in range(len(profiles)):
             comparison.engine(i)

@@ -2,6 +2,7 @@
 
 The JSON is a flat list of messages in OpenASQA form (audio_id, instruction, input, pred; no `output`), so an
 export can be fed back to `ltu-desktop batch --input` to re-ask the same questions with another model or settings.
+The answers of one "Ask both" are one row per model sharing a `compare_group`; Markdown puts them side by side.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def message_record(conversation: Conversation, m: MessageRecord) -> dict:
         "first_token_s": m.first_token_s,
         "tokens_per_s": m.tokens_per_s,
         "token_count": m.token_count,
+        "compare_group": m.compare_group,
         "asked_at": _iso(m.created_at),
         "updated_at": _iso(m.updated_at),
         "message_id": m.id,
@@ -103,6 +105,73 @@ def _message_md(i: int, m: MessageRecord) -> list[str]:
     return lines + [""]
 
 
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\r", "").replace("\n", "<br>")
+
+
+def _whole_s(m: MessageRecord) -> float | None:
+    if m.first_token_s is None:
+        return None
+    return float(m.first_token_s) + float(m.stats.get("decode_s") or 0.0)
+
+
+COMPARED = {"shared base": "one base LLM shared by both models (their adapters switched on in turn)",
+            "all loaded": "both models loaded side by side", "one at a time": "the models took turns in memory"}
+
+
+def _compared_md(i: int, ms: Sequence[MessageRecord]) -> list[str]:
+    """The answers of several models to one question, in a table with a column per model."""
+    first = ms[0]
+    head = first.question.strip().splitlines()[0] if first.question.strip() else "(empty question)"
+    head = head if len(head) <= 80 else head[:79] + "…"
+    lines = [f"### {i}. {head} (asked {len(ms)} models)", ""]
+    if head != first.question.strip():
+        lines += ["**Question**", "", _quote(first.question), ""]
+
+    def answer(m: MessageRecord) -> str:
+        status = "" if m.status == "complete" else f" _({m.status}{': ' + m.error if m.error else ''})_"
+        return _cell(m.answer.strip() or "_(no answer)_") + status
+
+    def heard(m: MessageRecord) -> str:
+        if (m.settings or {}).get("mode") == "transcript":
+            return "the transcript only"
+        return f"{m.window[0]:.2f}–{m.window[1]:.2f} s" if m.window else "–"
+
+    rows = (("Answer", answer),
+            ("First token", lambda m: f"{m.first_token_s:.2f} s" if m.first_token_s is not None else "–"),
+            ("Speed", lambda m: f"{m.tokens_per_s:.1f} tokens/s" if m.tokens_per_s else "–"),
+            ("Whole answer", lambda m: f"{_whole_s(m):.2f} s, {m.token_count or 0} tokens"
+             if _whole_s(m) is not None else "–"),
+            ("Ran on", lambda m: " · ".join(x for x in (m.device, m.precision) if x) or "–"),
+            ("Heard", heard))
+    lines += ["| | " + " | ".join(f"**{_cell(m.profile or 'model')}**" for m in ms) + " |",
+              "|---|" + "---|" * len(ms)]
+    lines += [f"| {name} | " + " | ".join(cell(m) for m in ms) + " |" for name, cell in rows]
+    lines.append("")
+    how = next((m.settings.get("compare") for m in ms if (m.settings or {}).get("compare")), None)
+    if how:
+        lines += [f"- Memory: {COMPARED.get(how, how)}"]
+    settings = {k: v for k, v in (first.settings or {}).items() if k not in ("compare", "mode")}
+    if settings:
+        lines += [f"- Settings: {_settings_line(settings)}"]
+    lines += [f"- Asked: {_when(first.created_at)}"]
+    used = next((m.transcript_used for m in ms if m.transcript_used), None)
+    if used:
+        lines += ["- Transcript shown (only the models that read it used it):", "", _quote(used)]
+    return lines + [""]
+
+
+def compared_groups(messages: Sequence[MessageRecord]) -> list[list[MessageRecord]]:
+    """Consecutive messages of one comparison go together; every other message stands alone."""
+    groups: list[list[MessageRecord]] = []
+    for m in messages:
+        if m.compare_group and groups and groups[-1][0].compare_group == m.compare_group:
+            groups[-1].append(m)
+        else:
+            groups.append([m])
+    return groups
+
+
 def to_markdown(conversations: Sequence[Conversation]) -> str:
     lines = [f"# ltu-desktop conversations (exported {_when(datetime.now().timestamp())})", ""]
     for c in conversations:
@@ -112,8 +181,8 @@ def to_markdown(conversations: Sequence[Conversation]) -> str:
         notes += "" if clip.file_exists else ", file no longer there"
         lines += [f"## {clip.name} — conversation {c.id}{title}", "",
                   f"Clip `{clip.path}` ({clip.duration:.1f} s{notes}), started {_when(c.created_at)}.", ""]
-        for i, m in enumerate(c.messages, 1):
-            lines += _message_md(i, m)
+        for i, group in enumerate(compared_groups(c.messages), 1):
+            lines += _message_md(i, group[0]) if len(group) == 1 else _compared_md(i, group)
         if not c.messages:
             lines += ["_(no messages)_", ""]
     return "\n".join(lines).rstrip() + "\n"

@@ -96,6 +96,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             for_training INTEGER NOT NULL,
             updated_at REAL NOT NULL)""",
     ),
+    (  # 5: the answers of one "Ask both" (several models, one question) share a group, so they stay side by side
+        "ALTER TABLE messages ADD COLUMN compare_group TEXT",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -149,6 +152,7 @@ class MessageRecord:
     token_count: int | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
+    compare_group: str | None = None  # shared by the answers of several models to one question
 
     @property
     def window(self) -> tuple[float, float] | None:
@@ -759,17 +763,18 @@ class History:
 
     def ask(self, conversation_id: int, question: str, transcript_used: str | None,
             window: tuple[float, float] | None, profile: str | None, device: str | None, precision: str | None,
-            settings: Mapping[str, Any] | None) -> int:
-        """Saves the question at once, status "streaming"; the answer follows with update_partial and finish."""
+            settings: Mapping[str, Any] | None, *, compare_group: str | None = None) -> int:
+        """Saves the question at once, status "streaming"; the answer follows with update_partial and finish.
+        Each model of a comparison gets its own message; `compare_group` ties them together."""
         start, end = (float(window[0]), float(window[1])) if window else (None, None)
         now = time.time()
         with self._write() as c:
             return c.execute(
                 "INSERT INTO messages (conversation_id, question, status, transcript_used, window_start, window_end,"
-                " profile, device, precision, settings_json, session, created_at, updated_at)"
-                " VALUES (?, ?, 'streaming', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " profile, device, precision, settings_json, session, created_at, updated_at, compare_group)"
+                " VALUES (?, ?, 'streaming', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (conversation_id, question, transcript_used, start, end, profile, device, precision,
-                 json.dumps(dict(settings or {}), default=str), self.session, now, now)).lastrowid
+                 json.dumps(dict(settings or {}), default=str), self.session, now, now, compare_group)).lastrowid
 
     def update_partial(self, message_id: int, text: str) -> None:
         """The answer so far; one UPDATE in its own commit (WAL, synchronous=NORMAL: no fsync).
@@ -870,4 +875,4 @@ def _message(r: sqlite3.Row) -> MessageRecord:
         r["id"], r["conversation_id"], r["question"], r["answer"], r["status"], r["error"], r["transcript_used"],
         r["window_start"], r["window_end"], r["profile"], r["device"], r["precision"],
         json.loads(r["settings_json"] or "{}"), json.loads(r["stats_json"] or "{}"), r["first_token_s"],
-        r["tokens_per_s"], r["token_count"], r["created_at"], r["updated_at"])
+        r["tokens_per_s"], r["token_count"], r["created_at"], r["updated_at"], r["compare_group"])

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QKeyEvent
 from PySide6.QtWidgets import (
+    QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -20,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..engine.grounding import ungrounded
+from ..store.export import compared_groups
 from .flow_layout import FlowLayout
 from .session import Exchange
 from .waveform_view import clock
@@ -36,6 +40,13 @@ TRANSCRIPT_SUGGESTIONS = (
     "Summarize what is said in one sentence.",
     "What facts are mentioned?",
     "Who is speaking?",
+)
+# For a model that hears sounds but reads no words (LTU): questions about what is heard, not what is said.
+SOUND_SUGGESTIONS = (
+    "What sounds do you hear?",
+    "Where might this have been recorded?",
+    "What is the mood of the music?",
+    "What is making this sound? Why?",
 )
 # Before a model is loaded nothing is known about what it hears: questions any model can take.
 NEUTRAL_SUGGESTIONS = (
@@ -313,7 +324,7 @@ class ExchangeWidget(QWidget):
         waiting = READING if e.state == "thinking" and not e.heard_audio else STATE_TEXT.get(e.state, "")
         self._text = e.shown_answer
         self._show_marks(e)
-        if not self.grounding.isVisible() or not e.answer:
+        if self.grounding.isHidden() or not e.answer:  # isHidden: also before the widget is first shown
             self.answer.setTextFormat(Qt.TextFormat.PlainText)
             self.answer.setText(e.shown_answer or waiting)
         self._placeholder(not e.answer)
@@ -398,6 +409,96 @@ class ExchangeWidget(QWidget):
         return " · ".join(parts)
 
 
+HOW = {"shared base": "one base LLM shared: each model's adapter is switched on for its answer",
+       "all loaded": "both models loaded side by side",
+       "one at a time": "models take turns: both do not fit in memory, so each is loaded for its answer"}
+
+
+class SideAnswer(ExchangeWidget):
+    """One model's answer in a comparison: headed by its model, with its own timings; the question is shown once
+    above the sides, and regenerating is Ask both's to do."""
+
+    def __init__(self, exchange: Exchange, view: ChatView, changed: Callable[[], None], first: bool) -> None:
+        super().__init__(exchange, view)
+        self.first = first  # only the first side cancels a comparison that waits (both sides go)
+        self.note.setWordWrap(True)
+        self.header = _label()
+        font = self.header.font()
+        font.setBold(True)
+        self.header.setFont(font)
+        self._changed = changed
+        self.question.parentWidget().hide()
+        layout = self.layout()
+        layout.itemAt(2).layout().setStretch(1, 0)
+        layout.insertWidget(0, self.header)
+        layout.addStretch(1)
+        # Both sides get the same width, however long either answer is.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._side(exchange)
+
+    def refresh(self, e: Exchange) -> None:
+        super().refresh(e)
+        if hasattr(self, "header"):  # not in the base class's first refresh, before this one is built
+            self._side(e)
+
+    def _side(self, e: Exchange) -> None:
+        self.regenerate_button.hide()
+        self.cancel_button.setVisible(self.first and self.cancel_button.isVisibleTo(self))
+        self.header.setText(e.model.split(":")[0].strip() or "model")
+        self.header.setToolTip(e.model)
+        self.setAccessibleName(f"Answer of {e.model}")
+        if not e.answer and e.progress and e.pending:
+            self.answer.setText(e.progress)
+        self._changed()
+
+    @staticmethod
+    def _status(e: Exchange) -> str:
+        text = ExchangeWidget._status(e)
+        if e.stats and e.state in ("done", "stopped"):
+            whole = float(e.stats.get("first_token_s", 0) or 0) + float(e.stats.get("decode_s", 0) or 0)
+            text += f" · whole answer {whole:.2f} s, {e.stats.get('new_tokens', 0)} tokens"
+        return text
+
+
+class ComparisonWidget(QWidget):
+    """One question asked of two models (Ask both): the question once, then the answers side by side, and how
+    the two shared the memory."""
+
+    def __init__(self, exchanges: list[Exchange], view: ChatView) -> None:
+        super().__init__()
+        question = _label(exchanges[0].question, selectable=True)
+        question.setAccessibleName("Question")
+        one_line = question.fontMetrics().horizontalAdvance(exchanges[0].question) + 4
+        question.setMinimumWidth(min(one_line, QUESTION_WIDTH))
+        bubble = QFrame()
+        bubble.setObjectName("question")
+        QVBoxLayout(bubble).addWidget(question)
+        q_row = QHBoxLayout()
+        q_row.addStretch(1)
+        q_row.addWidget(bubble)
+        self.how = _label(name="note")
+        self.how.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.sides: list[SideAnswer] = []
+        row = QHBoxLayout()
+        for i, e in enumerate(exchanges):
+            side = SideAnswer(e, view, self._show_how, i == 0)
+            row.addWidget(side, 1)
+            self.sides.append(side)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 4)
+        layout.addLayout(q_row)
+        layout.addWidget(self.how)
+        layout.addLayout(row)
+        self._show_how()
+
+    def _show_how(self) -> None:
+        if not hasattr(self, "how"):
+            return
+        how = next((s.exchange.settings.get("compare") for s in self.sides if s.exchange.settings.get("compare")),
+                   "")
+        self.how.setText("Asked both" + (f" · {HOW[how]}" if how in HOW else ""))
+
+
 class ChatThread(QScrollArea):
     """The exchanges of one clip, newest at the bottom; follows the stream while scrolled down."""
 
@@ -421,10 +522,11 @@ class ChatThread(QScrollArea):
         self._at_bottom = True
         self.verticalScrollBar().valueChanged.connect(self._remember)
 
-    def add(self, widget: ExchangeWidget) -> None:
+    def add(self, widget: ExchangeWidget | ComparisonWidget) -> None:
         self.empty.hide()
         self.rows.insertWidget(self.rows.count() - 1, widget)
-        self.widgets[widget.exchange_id] = widget
+        for one in getattr(widget, "sides", [widget]):
+            self.widgets[one.exchange_id] = one
         self._at_bottom = True
 
     def _remember(self, value: int) -> None:
@@ -439,6 +541,7 @@ class ChatView(QWidget):
     """Threads per clip in a stack, suggestion chips and the question box with Send and Stop."""
 
     askRequested = Signal(str)
+    askBothRequested = Signal(str, int)  # question, index of the model chosen to compare with
     stopRequested = Signal()
     regenerateRequested = Signal(int)
     cancelRequested = Signal(int)
@@ -481,6 +584,14 @@ class ChatView(QWidget):
         self.stop_button.setToolTip("Stop the answer (Esc)")
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stopRequested)
+        self.compare_models = QComboBox()
+        self.compare_models.setAccessibleName("Model to compare with")
+        self.compare_models.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.compare_models.currentIndexChanged.connect(lambda _i: self._update_compare())
+        self.ask_both_button = QPushButton("Ask both")
+        self.ask_both_button.setAccessibleName("Ask both models")
+        self.ask_both_button.clicked.connect(self.send_both)
+        self._compare_reason = "Ask both needs a loaded model and a second one: load a model first."
         self.set_model_kind("none")
         side = QVBoxLayout()
         side.addWidget(self.send_button)
@@ -488,6 +599,11 @@ class ChatView(QWidget):
         composer = QHBoxLayout()
         composer.addWidget(self.input, 1)
         composer.addLayout(side)
+        both = QHBoxLayout()
+        both.addStretch(1)
+        both.addWidget(_label("Compare with", name="muted"))
+        both.addWidget(self.compare_models)
+        both.addWidget(self.ask_both_button)
         self.reason = _label(name="note")
         self.reason.setAccessibleName("Why asking is off")
         self.reason.hide()
@@ -498,6 +614,7 @@ class ChatView(QWidget):
         layout.addWidget(self.reason)
         layout.addWidget(self.suggestions)
         layout.addLayout(composer)
+        layout.addLayout(both)
         self.set_enabled(False)
 
     # --- composer --------------------------------------------------------------------------
@@ -514,16 +631,54 @@ class ChatView(QWidget):
             w.setEnabled(enabled)
         self.reason.setText(reason)
         self.reason.setVisible(not enabled and bool(reason))
+        self._update_compare()
+
+    # --- Ask both ----------------------------------------------------------------------------
+    def send_both(self) -> None:
+        text = self.input.toPlainText().strip()
+        if text and self.ask_both_button.isEnabled():
+            self.input.clear()
+            self.askBothRequested.emit(text, self.compare_models.currentIndex())
+
+    def set_compare_models(self, labels: list[str], reason: str = "") -> None:
+        """The models Ask both can set beside the loaded one; `reason` says why it is off (none, or no model)."""
+        chosen = self.compare_models.currentText()
+        self.compare_models.blockSignals(True)
+        self.compare_models.clear()
+        self.compare_models.addItems(labels)
+        if chosen in labels:
+            self.compare_models.setCurrentIndex(labels.index(chosen))
+        self.compare_models.blockSignals(False)
+        self._compare_reason = reason
+        self._update_compare()
+
+    def _update_compare(self) -> None:
+        usable = not self._compare_reason and self.compare_models.count() > 0
+        on = usable and self.send_button.isEnabled()
+        self.ask_both_button.setEnabled(on)
+        self.compare_models.setEnabled(usable)
+        if not usable:
+            tip = self._compare_reason
+        elif not on:
+            tip = "Open a clip with its audio to ask both models about it."
+        else:
+            tip = (f"Ask the loaded model and {self.compare_models.currentText()} the same question about the same "
+                   "clip: the answers appear side by side, each with its own timings.")
+        self.ask_both_button.setToolTip(tip)
+        self.compare_models.setToolTip(tip if not usable else "The second model for Ask both (only models whose "
+                                       "files are on this computer are listed)")
 
     def set_model_kind(self, kind: str) -> None:
-        """Suggest questions the loaded model can answer: about sounds ("heard"), only about what is said
-        ("transcript"), or neutral ones while no model is loaded ("none")."""
+        """Suggest questions the loaded model can answer: about sounds and speech ("heard"), only about what is
+        said ("transcript"), only about sounds ("sounds": LTU), or neutral ones while no model is loaded ("none")."""
         self.kind = kind
-        texts = {"heard": SUGGESTIONS, "transcript": TRANSCRIPT_SUGGESTIONS}.get(kind, NEUTRAL_SUGGESTIONS)
+        texts = {"heard": SUGGESTIONS, "transcript": TRANSCRIPT_SUGGESTIONS, "sounds": SOUND_SUGGESTIONS}.get(
+            kind, NEUTRAL_SUGGESTIONS)
         for b, text in zip(self.suggestion_buttons, texts):
             b.setText(text)
             b.setAccessibleName(f"Ask: {text}")
-        self.input.setPlaceholderText(("Ask about what is said…" if kind == "transcript" else "Ask about the sound…")
+        self.input.setPlaceholderText({"transcript": "Ask about what is said…", "sounds": "Ask about the sounds…"}
+                                      .get(kind, "Ask about the sound…")
                                       + "  (Enter sends, Shift+Enter new line)")
 
     def set_mark_hearing_answers(self, on: bool) -> None:
@@ -550,8 +705,8 @@ class ChatView(QWidget):
         shown = self.stack.currentWidget() is self.threads.get(clip_id)
         self.remove_clip(clip_id)
         thread = self._thread(clip_id)
-        for e in exchanges:
-            thread.add(ExchangeWidget(e, self))
+        for group in compared_groups(exchanges):
+            thread.add(ExchangeWidget(group[0], self) if len(group) == 1 else ComparisonWidget(group, self))
         if shown:
             self.stack.setCurrentWidget(thread)
 
@@ -563,6 +718,11 @@ class ChatView(QWidget):
 
     def add_exchange(self, clip_id: int, exchange: Exchange) -> ExchangeWidget:
         widget = ExchangeWidget(exchange, self)
+        self._thread(clip_id).add(widget)
+        return widget
+
+    def add_comparison(self, clip_id: int, exchanges: list[Exchange]) -> ComparisonWidget:
+        widget = ComparisonWidget(exchanges, self)
         self._thread(clip_id).add(widget)
         return widget
 

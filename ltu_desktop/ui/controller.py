@@ -9,14 +9,15 @@ history writes are short SQLite commits on this thread, a streamed answer at mos
 from __future__ import annotations
 
 import time
+import uuid
+from dataclasses import replace
 
 from PySide6.QtCore import QObject, QTimer, Signal
-
-from dataclasses import replace
 
 from ..settings import ModelChoice
 from .chat_view import ChatView
 from .clip_list import ClipList
+from .compare_models import ModelOption, model_key
 from .history_bridge import CLOSED, HistoryBridge, conversation_label, entry_for, exchange_for
 from .message_bar import MessageBar
 from .model_status import ModelStatus
@@ -27,6 +28,7 @@ from .workers import (
     AnswerResult,
     AskRequest,
     AudioFileThread,
+    CompareRequest,
     DecodedFile,
     EngineThread,
     Loader,
@@ -37,6 +39,8 @@ from .workers import (
 )
 
 SAVE_MS = 300  # a streaming answer is saved this often: a crash loses at most this much of it
+LTU_NOTE = ("This model does not read the transcript: it hears the sound only (the window on the waveform). "
+            "The transcript is shown for you.")
 
 
 class Controller(QObject):
@@ -70,6 +74,8 @@ class Controller(QObject):
         self.current: ClipEntry | None = None
         self.model: ModelInfo | None = None
         self.generation: dict = {}
+        self.compare_options: list[ModelOption] = []  # what "Ask both" may set beside the loaded model
+        self._compares: dict[str, list[Exchange]] = {}  # the sides of each comparison until all have ended
         self._asking: AskRequest | None = None
         self._requests: dict[int, AskRequest] = {}
         self._pending: dict[int, Exchange] = {}  # by exchange id, until it ends (even if its chat is not shown)
@@ -90,6 +96,8 @@ class Controller(QObject):
         w.answered.connect(self._answered)
         w.transcribed.connect(self._transcribed)
         w.failed.connect(self._failed)
+        w.compared.connect(self._compared)
+        w.compareProgress.connect(self._compare_progress)
         w.loaded.connect(self._loaded)
         w.unloaded.connect(self._unloaded)
         self.files = AudioFileThread()
@@ -100,6 +108,7 @@ class Controller(QObject):
         clip_list.conversationSelected.connect(self.select)
         clip_list.filesDropped.connect(self.add_files)
         chat.askRequested.connect(self.ask)
+        chat.askBothRequested.connect(self.ask_both)
         chat.stopRequested.connect(self.stop)
         chat.regenerateRequested.connect(self.regenerate)
         chat.cancelRequested.connect(self.cancel)
@@ -149,11 +158,86 @@ class Controller(QObject):
         return self.model.window_seconds if self.model.hears_audio else 0.0
 
     def _show_model_kind(self) -> None:
-        """Neutral until a model is loaded; then what it hears (a window) or that it reads the transcript."""
+        """Neutral until a model is loaded; then what it hears (a window) or that it reads the transcript.
+        A model that hears but never reads (LTU) gets questions about sounds and a note on the transcript."""
         state = "none" if self.model is None else "heard" if self.model.hears_audio else "transcript"
+        sounds_only = state == "heard" and not self.model.reads_transcript
         self.waveform.set_mode(state, self.window_length() or WINDOW_S)
-        self.chat.set_model_kind(state)
+        self.chat.set_model_kind("sounds" if sounds_only else state)
+        self.transcript.set_unread_note(LTU_NOTE if sounds_only else "")
         self._show_window()
+        self._offer_compare()
+
+    # --- comparing -------------------------------------------------------------------------
+    def set_compare_options(self, options: list[ModelOption]) -> None:
+        self.compare_options = list(options)
+        self._offer_compare()
+
+    def compare_choices(self) -> list[ModelOption]:
+        """The options without the loaded model itself."""
+        if self.model is None:
+            return []
+        request = self.model.request or self._good
+        loaded = model_key(request.choice, request.profile) if request is not None else ""
+        return [o for o in self.compare_options if o.key != loaded]
+
+    def _offer_compare(self) -> None:
+        choices = self.compare_choices()
+        if self.model is None:
+            why = "Ask both needs a loaded model and a second one: load a model first."
+        elif not choices:
+            why = ("Ask both needs a second model on this computer: get one in Model > Choose Model > Get models, "
+                   "or choose your own LTU or LTU-AS files there.")
+        else:
+            why = ""
+        self.chat.set_compare_models([o.label for o in choices], why)
+
+    def ask_both(self, question: str, index: int = 0) -> tuple[Exchange, Exchange] | None:
+        """The loaded model and the chosen other one answer the same question about the same window, side by
+        side; the worker shares one base between them or lets them take turns (engine.compare decides)."""
+        choices = self.compare_choices()
+        clip = self.current
+        question = question.strip()
+        if clip is None or not question or not 0 <= index < len(choices) or self.model is None:
+            return None
+        if clip.ask_problem():
+            self.messages.show_message(clip.ask_problem(), "info")
+            return None
+        other, group = choices[index], uuid.uuid4().hex[:12]
+        sides = []
+        for i, label in enumerate((self.model.label, other.label)):
+            e, request = self._new_exchange(clip, question)
+            e.model, e.compare_group, request.side = label, group, i
+            if i:
+                e.settings.pop("mode", None)
+                if other.reads_only:
+                    e.settings["mode"], e.window = "transcript", None
+                e.progress = f"Answers after {self.model.label.split(':')[0].strip()}."
+                request.stop = sides[0][1].stop  # one Stop for both
+                run = (other.label, self.model.device, self.model.precision)
+            else:
+                run = None
+            self._save_question(clip, e, run)
+            sides.append((e, request))
+        self._compares[group] = [e for e, _ in sides]
+        self.chat.add_comparison(clip.id, self._compares[group])
+        self.engine.worker.submit(CompareRequest(tuple(r for _, r in sides), other))
+        return sides[0][0], sides[1][0]
+
+    def _compared(self, request: CompareRequest, how: str) -> None:
+        """How the two shared the memory, shown over both answers and saved with them (the first has ended)."""
+        second = self._exchange(request.sides[1])
+        for e in self._compares.get(second.compare_group, []) if second is not None else []:
+            e.settings["compare"] = how
+            if not e.pending:
+                self.history.finish(e)
+            self.chat.refresh(e)
+
+    def _compare_progress(self, request: AskRequest, stage: str) -> None:
+        e = self._exchange(request)
+        if e is not None and not e.answer:
+            e.progress = f"Loading this model: {stage}"
+            self.chat.refresh(e)
 
     def _show_window(self) -> None:
         clip = self.current
@@ -367,6 +451,14 @@ class Controller(QObject):
         if clip.ask_problem():
             self.messages.show_message(clip.ask_problem(), "info")
             return None
+        e, request = self._new_exchange(clip, question, regenerated)
+        self._save_question(clip, e)
+        self.chat.add_exchange(clip.id, e)
+        self.engine.worker.submit(request)
+        return e
+
+    def _new_exchange(self, clip: ClipEntry, question: str, regenerated: bool = False) -> tuple[Exchange, AskRequest]:
+        """The exchange shown at once and the request for the worker, for the clip's chosen window."""
         override = clip.transcript_override()
         reads_only = self.model is not None and not self.model.hears_audio
         window = clip.window(self.window_length() or WINDOW_S)
@@ -377,14 +469,11 @@ class Controller(QObject):
             e.settings["mode"] = "transcript"
         clip.exchanges.append(e)
         self._pending[e.id] = e
-        self._save_question(clip, e)
-        self.chat.add_exchange(clip.id, e)
         request = AskRequest(e.id, clip.id, clip.audio, window, question, override, dict(self.generation))
         self._requests[e.id] = request
-        self.engine.worker.submit(request)
-        return e
+        return e, request
 
-    def _save_question(self, clip: ClipEntry, e: Exchange) -> None:
+    def _save_question(self, clip: ClipEntry, e: Exchange, run: tuple | None = None) -> None:
         """Into the clip's open conversation (the first question starts one) before the model sees it."""
         if clip.store_id is None:
             return
@@ -393,9 +482,9 @@ class Controller(QObject):
             clip.opened = True
             if clip.conversation_id is None:
                 return
-        if self.model is not None:
+        if run is None and self.model is not None:
             run = (self.model.label, self.model.device, self.model.precision)
-        else:
+        elif run is None:
             run = (self._load.label(), self._load.device, self._load.precision) if self._load else (None,) * 3
         e.conversation_id = clip.conversation_id
         e.message_id = self.history.ask(clip.conversation_id, e, *run)
@@ -450,7 +539,10 @@ class Controller(QObject):
         if request is None:
             return
         if self.engine.worker.discard(exchange_id):
-            self._finish(request, "cancelled")
+            e = self._pending.get(exchange_id)
+            for x in self._compares.get(e.compare_group, []) if e is not None and e.compare_group else [e]:
+                if x is not None and x.id in self._requests:  # a comparison waiting goes as a whole
+                    self._finish(self._requests[x.id], "cancelled")
         else:
             request.stop.set()
 
@@ -477,6 +569,8 @@ class Controller(QObject):
             return
         e.state, e.error, e.answered_at = state, error, time.time()
         e.answer = e.answer.strip()
+        if e.compare_group and not any(x.pending for x in self._compares.get(e.compare_group, [])):
+            self._compares.pop(e.compare_group, None)
         self.history.finish(e)
         self.chat.refresh(e)
         self.exchangeFinished.emit(e)
@@ -486,6 +580,9 @@ class Controller(QObject):
         if isinstance(request, AskRequest):
             self._asking = request
             self._update_stop()
+            e = self._exchange(request)
+            if e is not None:
+                e.progress = ""  # a compared model's turn has come
             self._set_state(request, "thinking")
         elif isinstance(request, TranscribeRequest):
             clip = self.clips.get(request.clip_id)
@@ -496,7 +593,10 @@ class Controller(QObject):
             self.model_status.set_loading(True, request.label())
 
     def _waiting(self, request) -> None:
-        if isinstance(request, AskRequest):
+        if isinstance(request, CompareRequest):
+            for side in request.sides:
+                self._set_state(side, "waiting")
+        elif isinstance(request, AskRequest):
             self._set_state(request, "waiting")
         elif isinstance(request, TranscribeRequest):
             clip = self.clips.get(request.clip_id)
@@ -519,20 +619,27 @@ class Controller(QObject):
             self._autosave.start()
 
     def _answered(self, result: AnswerResult) -> None:
-        answer, info = result.answer, result.model
+        answer, info, side = result.answer, result.model, result.request.side
         e = self._exchange(result.request)
         if e is not None:
             e.answer = answer.text
             e.transcript_used = answer.transcript_used
-            e.stats = answer.stats.to_dict()
+            e.stats = answer.stats.to_dict() if answer.stats.device else {}
+            compare = e.settings.get("compare")
             e.settings = dict(result.settings)
+            if compare:
+                e.settings["compare"] = compare
             if not answer.heard_audio:
                 e.settings["mode"] = "transcript"  # what the model really did, for the history and exports
+            if side and answer.heard_audio and result.window:
+                e.window = result.window  # the other model's own window length
             e.model = info.label
             e.device = answer.stats.device or info.device
             e.precision = answer.stats.precision or info.precision
-        self.model = replace(info, request=self.model.request if self.model else None)
-        self.model_status.set_model(info.label, info.device, info.precision, info.memory_mb)
+            e.progress = ""
+        if not side:  # the other model of a comparison is not the loaded one
+            self.model = replace(info, request=self.model.request if self.model else None)
+            self.model_status.set_model(info.label, info.device, info.precision, info.memory_mb)
         self._finish(result.request, "stopped" if answer.stopped else "done")
 
     def _transcribed(self, result: TranscriptResult) -> None:
@@ -569,6 +676,10 @@ class Controller(QObject):
         elif isinstance(request, AskRequest):
             self.messages.show_message(f"The answer failed: {message}")
             self._finish(request, "failed", message)
+        elif isinstance(request, CompareRequest):
+            self.messages.show_message(f"The comparison failed: {message}")
+            for side in request.sides:
+                self._finish(side, "failed", message)
         elif isinstance(request, TranscribeRequest):
             clip = self.clips.get(request.clip_id)
             if clip is not None:

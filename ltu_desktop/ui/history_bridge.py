@@ -109,7 +109,7 @@ class HistoryBridge:
             precision: str | None) -> int | None:
         transcript = e.transcript_used if e.transcript_used or e.transcript_edited else None
         return self._do(None, lambda h: h.ask(conversation_id, e.question, transcript, e.window, profile, device,
-                                              precision, e.settings))
+                                              precision, e.settings, compare_group=e.compare_group or None))
 
     def partial(self, message_id: int, text: str) -> None:
         self._do(None, lambda h: h.update_partial(message_id, text))
@@ -180,7 +180,7 @@ def exchange_for(m: MessageRecord, duration: float, mark: TrainingMark | None = 
         transcript_used=m.transcript_used or "", model=m.profile or "", device=m.device or "",
         precision=m.precision or "", settings=dict(m.settings), stats=dict(m.stats),
         conversation_id=m.conversation_id, message_id=m.id, correction=mark.correction if mark else None,
-        for_training=bool(mark and mark.use))
+        for_training=bool(mark and mark.use), compare_group=m.compare_group or "")
 
 
 def conversation_label(first_question: str, count: int, created_at: float) -> tuple[str, str]:

@@ -134,6 +134,7 @@ class MainWindow(QMainWindow):
         self._restore_layout()
         self._tab_order()
         self._history_state()
+        self.offer_compare()
         if autoload:
             self.load_model()
 
@@ -352,7 +353,8 @@ class MainWindow(QMainWindow):
     def _tab_order(self) -> None:
         """Tab goes the way the eye does: clips, waveform, transcript, chat, the question box, Send."""
         chain = [self.clip_list, self.waveform, self.transcript.segments, self.transcript.edit_button,
-                 *self.chat.suggestion_buttons, self.chat.input, self.chat.send_button, self.chat.stop_button]
+                 *self.chat.suggestion_buttons, self.chat.input, self.chat.send_button, self.chat.stop_button,
+                 self.chat.compare_models, self.chat.ask_both_button]
         for a, b in zip(chain, chain[1:]):
             QWidget.setTabOrder(a, b)
 
@@ -363,9 +365,18 @@ class MainWindow(QMainWindow):
         if request is None or request.fallback or request.profile is not None or request.choice is None:
             return
         s = self.settings
-        if (s.model, s.device, s.precision) != (request.choice, request.device, request.precision):
-            s.model, s.device, s.precision = request.choice, request.device, request.precision
+        before = (s.model, s.device, s.precision, list(s.recent_models))
+        s.model, s.device, s.precision = request.choice, request.device, request.precision
+        s.remember_model(request.choice)
+        if (s.model, s.device, s.precision, s.recent_models) != before:
             self._save()
+            self.offer_compare()
+
+    def offer_compare(self) -> None:
+        """What Ask both may set beside the loaded model: the demo, own files that loaded, downloaded profiles."""
+        from .compare_models import usable_models
+
+        self.controller.set_compare_options(usable_models([self.settings.model, *self.settings.recent_models]))
 
     # --- commands --------------------------------------------------------------------------
     def add_files(self, paths: list[str]) -> None:
@@ -392,6 +403,7 @@ class MainWindow(QMainWindow):
             self._save()
         if accepted:
             self.controller.load_model(dialog.choice(), dialog.device.currentText(), dialog.chosen_precision())
+        self.offer_compare()  # the dialog may have downloaded models
 
     def finetune(self) -> None:
         """Train from the chosen model; every run that left an adapter joins the model choices, and "Use the New

@@ -46,6 +46,8 @@ class Exchange:
     message_id: int | None = None
     correction: str | None = None  # the person's corrected answer; the model's stays in `answer`
     for_training: bool = False  # marked "use for training" (Model > Fine-tune on My Clips starts from these)
+    compare_group: str = ""  # shared by the answers of one "Ask both": shown side by side, saved together
+    progress: str = ""  # what a compared model is doing before it answers (loading for its turn)
 
     @property
     def shown_answer(self) -> str:

@@ -64,6 +64,11 @@ class TranscriptView(QWidget):
         self.banner.setObjectName("note")
         self.banner.setWordWrap(True)
         self.banner.hide()
+        self.unread = QLabel()
+        self.unread.setObjectName("note")
+        self.unread.setWordWrap(True)
+        self.unread.setAccessibleName("Transcript not read by the model")
+        self.unread.hide()
 
         self.edit_button = QPushButton("Edit")
         self.edit_button.setAccessibleName("Edit transcript")
@@ -92,6 +97,7 @@ class TranscriptView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(head)
         layout.addWidget(self.progress)
+        layout.addWidget(self.unread)
         layout.addWidget(self.banner)
         layout.addWidget(self.stack, 1)
         layout.addLayout(buttons)
@@ -149,6 +155,11 @@ class TranscriptView(QWidget):
             self.segments.addItem(item)
         self._buttons(editing=False, has_clip=clip is not None, edited=edited is not None)
         self._mark_window()
+
+    def set_unread_note(self, text: str) -> None:
+        """Say that the loaded model does not read this transcript (LTU hears the sound only); "" hides it."""
+        self.unread.setText(text)
+        self.unread.setVisible(bool(text))
 
     def set_window(self, window: tuple[float, float] | None) -> None:
         """Highlight the segments inside the window the model hears (None: no window, nothing highlighted)."""

@@ -62,6 +62,20 @@ class AskRequest:
     transcript: str | None  # None: the engine's own ASR text; a str: the person's edited text
     settings: dict = field(default_factory=dict)
     stop: threading.Event = field(default_factory=threading.Event)
+    side: int = 0  # in a comparison: 0 for the loaded model, 1 for the other one
+
+
+@dataclass
+class CompareRequest:
+    """One question for the loaded model and then another (`other`), each answer a side of its own.
+    The sides share one stop switch: Stop ends the comparison, a side not started yet is kept as stopped."""
+
+    sides: tuple[AskRequest, AskRequest]
+    other: object  # compare_models.ModelOption: `label`, and `resolve(progress)` gives its engine Profile
+
+    @property
+    def exchange_ids(self) -> tuple[int, ...]:
+        return tuple(s.exchange_id for s in self.sides)
 
 
 @dataclass
@@ -71,6 +85,7 @@ class ModelInfo:
     precision: str
     memory_mb: float
     hears_audio: bool = True  # False for the demo profile, which answers from the transcript alone
+    reads_transcript: bool = True  # False for LTU, which hears the sound only (the transcript is for the person)
     window_seconds: float = 10.0  # how much of the clip the model hears at once (0: nothing)
     asr_model: str = ""  # which ASR model makes the transcripts: the key of the stored ones
     request: LoadRequest | None = None  # the load that made this model (on `loaded` only)
@@ -82,6 +97,7 @@ class AnswerResult:
     answer: object  # engine Answer
     model: ModelInfo
     settings: dict  # the generation settings in effect
+    window: tuple[float, float] | None = None  # what the model heard (its own window length)
 
 
 @dataclass
@@ -186,6 +202,8 @@ class EngineWorker(QObject):
     answered = Signal(object)  # AnswerResult (also for stopped answers)
     transcribed = Signal(object)  # TranscriptResult
     failed = Signal(object, str)  # request, message
+    compared = Signal(object, str)  # CompareRequest, how: "shared base" | "all loaded" | "one at a time"
+    compareProgress = Signal(object, str)  # the side whose model is loading, stage
     _wake = Signal()
     _close = Signal()
 
@@ -198,6 +216,8 @@ class EngineWorker(QObject):
         self._current = None
         self._engine = None
         self._info: ModelInfo | None = None
+        self._comparison = None  # engine.compare.Comparison of the loaded engine and the last other model
+        self._closing = False
         self._transcripts: dict[str, object] = {}  # by content hash, for the loaded engine
         self._wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)
         self._close.connect(self._shutdown, Qt.ConnectionType.QueuedConnection)
@@ -218,7 +238,8 @@ class EngineWorker(QObject):
         with self._lock:
             for pool in (self._queue, self._parked):
                 for r in list(pool):
-                    if isinstance(r, AskRequest) and r.exchange_id == exchange_id:
+                    if isinstance(r, AskRequest) and r.exchange_id == exchange_id or \
+                            isinstance(r, CompareRequest) and exchange_id in r.exchange_ids:
                         pool.remove(r)
                         return True
         return False
@@ -227,6 +248,8 @@ class EngineWorker(QObject):
         current = self._current
         if isinstance(current, AskRequest):
             current.stop.set()
+        elif isinstance(current, CompareRequest):
+            current.sides[0].stop.set()
         elif isinstance(current, LoadRequest):
             current.cancel.set()
 
@@ -247,6 +270,7 @@ class EngineWorker(QObject):
 
     def close(self) -> None:
         """Stop what runs, forget what waits, free the engine on its thread and end the thread."""
+        self._closing = True
         with self._lock:
             self._queue.clear()
             self._parked.clear()
@@ -265,11 +289,14 @@ class EngineWorker(QObject):
             try:
                 self._handle(request)
             except Exception as exc:  # a worker must survive anything a request throws
-                if not _expected(exc):
-                    traceback.print_exc(file=sys.stderr)
-                self.failed.emit(request, describe_error(exc))
+                self._report(request, exc)
             finally:
                 self._current = None
+
+    def _report(self, request, exc: Exception) -> None:
+        if not _expected(exc):
+            traceback.print_exc(file=sys.stderr)
+        self.failed.emit(request, describe_error(exc))
 
     def _handle(self, request) -> None:
         if isinstance(request, LoadRequest):
@@ -297,6 +324,8 @@ class EngineWorker(QObject):
                 pass
         elif isinstance(request, AskRequest):
             self._ask(request)
+        elif isinstance(request, CompareRequest):
+            self._compare(request)
 
     def _load(self, request: LoadRequest) -> None:
         self.started.emit(request)
@@ -322,32 +351,98 @@ class EngineWorker(QObject):
             return [r.audio for r in (*self._parked, *self._queue) if isinstance(r, TranscribeRequest) and not r.stored]
 
     def _ask(self, request: AskRequest) -> None:
+        self.started.emit(request)
+        result = self._answer_with(self._engine, request)
+        self._info = result.model
+        self.answered.emit(result)
+
+    def _answer_with(self, engine, request: AskRequest) -> AnswerResult:
         from ..engine.types import GenerationSettings
 
-        self.started.emit(request)
         known = {f.name for f in fields(GenerationSettings)}
         given = {k: v for k, v in request.settings.items() if k in known}
-        defaults = getattr(self._engine, "default_settings", None)  # the family's: greedy for the demo
+        defaults = getattr(engine, "default_settings", None)  # the family's: greedy for the demo
         settings = defaults(**given) if defaults is not None else GenerationSettings(**given)
-        clip = self._engine.prepare(request.audio, window=request.window,
-                                    transcript=self._transcripts.get(request.audio.content_hash))
-        for piece in self._engine.answer(
-            clip, request.question, transcript=request.transcript, settings=settings, stop=request.stop
-        ):
+        clip = engine.prepare(request.audio, window=request.window,
+                              transcript=self._transcripts.get(request.audio.content_hash))
+        for piece in engine.answer(clip, request.question, transcript=request.transcript, settings=settings,
+                                   stop=request.stop):
             self.token.emit(piece)
-        self._info = self._model_info()
-        self.answered.emit(AnswerResult(request, self._engine.last_answer, self._info, settings.to_dict()))
+        return AnswerResult(request, engine.last_answer, self._model_info(engine), settings.to_dict(),
+                            tuple(clip.window))
 
-    def _model_info(self) -> ModelInfo:
+    def _compare(self, request: CompareRequest) -> None:
+        """The loaded model answers first; then engine.compare decides how the other one joins it: on a shared
+        base, loaded beside it, or in its turn (the loaded one is then released, and loaded again afterwards)."""
+        from ..engine.types import Cancelled
+
+        first, second = request.sides
+        try:
+            self._ask(first)
+        except Exception as exc:
+            self._report(first, exc)
+        self.started.emit(second)
+        turns, comparison = False, None
+
+        def progress(stage: str, fraction: float) -> None:
+            if second.stop.is_set() and turns:  # a shared base is never left half attached
+                raise Cancelled("Stopped while this model was loading.")
+            self.compareProgress.emit(second, stage)
+
+        try:
+            if second.stop.is_set():
+                raise Cancelled("Stopped before this model's turn.")
+            comparison = self._comparison_for(request.other, progress)
+            self.compared.emit(request, comparison.how)
+            turns = comparison.how == "one at a time"
+            if turns:
+                self._engine = None
+                comparison.done_with(0)
+            self.answered.emit(self._answer_with(comparison.engine(1), second))
+        except Cancelled:
+            self.answered.emit(self._stopped(second, request.other.label))
+        except Exception as exc:
+            self._report(second, exc)
+        finally:
+            if turns and not self._closing:  # the chosen model is loaded again, unless the app is closing
+                comparison.done_with(1)
+                comparison.progress = lambda stage, fraction: self.progress.emit(stage, fraction)
+                self._engine = comparison.engine(0)
+
+    def _comparison_for(self, other, progress: Callable[[str, float], None]):
+        from ..engine.compare import load_comparison
+
+        profile = other.resolve(progress)
+        c = self._comparison
+        if c is not None and c.profiles[1] == profile and c.loaded[0] is self._engine:
+            c.progress = progress
+            return c
+        self._comparison = None
+        gc.collect()
         engine = self._engine
+        self._comparison = load_comparison([engine.profile, profile], engine.device, engine.precision, progress,
+                                           loaded=engine)
+        return self._comparison
+
+    def _stopped(self, request: AskRequest, label: str) -> AnswerResult:
+        """A side that never ran: kept as stopped, with nothing said."""
+        from ..engine.types import Answer, Stats
+
+        answer = Answer("", [], True, Stats(device="", precision=""), heard_audio=request.window is not None)
+        return AnswerResult(request, answer, ModelInfo(label, "", "", 0.0), dict(request.settings))
+
+    def _model_info(self, engine=None) -> ModelInfo:
+        engine = engine or self._engine
         try:
             memory = float(engine.memory_mb())
         except Exception:
             memory = 0.0
         return ModelInfo(engine.profile.describe(), str(engine.device), str(engine.precision), memory,
-                         engine.hears_audio, float(getattr(engine, "window_seconds", 10.0)), asr_key(engine))
+                         engine.hears_audio, bool(getattr(engine, "reads_transcript", True)),
+                         float(getattr(engine, "window_seconds", 10.0)), asr_key(engine))
 
     def _free(self) -> None:
+        self._comparison = None
         if self._engine is None:
             return
         self._engine = self._info = None

@@ -233,10 +233,11 @@ def test_upgrade_from_version_1(tmp_path):
     db.executescript(V1_SCHEMA)
     db.close()
     with History(tmp_path) as h:
-        assert h._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert h._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
         conv = h.conversation(1)
         assert (conv.title, conv.clip.path, conv.clip.file_exists) == ("old chat", "/audio/old.wav", False)
         assert [(m.answer, m.status) for m in conv.messages] == [("A dog.", "complete"), ("It bar", "interrupted")]
+        assert [m.compare_group for m in conv.messages] == [None, None]  # old answers stand alone
         assert conv.messages[0].settings == {"temperature": 0.1}
         h.edit_transcript(1, "woof")
         assert h.edited_transcript(1) == "woof"

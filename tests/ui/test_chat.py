@@ -213,3 +213,18 @@ def test_a_model_that_hears_shows_the_window_it_heard(make_window, qtbot, tone_f
     e = window.controller.ask("What is this?")
     wait_done(qtbot, e)
     assert "window 0:00.0" in window.chat.widget(e.id).note.text()
+
+
+def test_a_restored_answer_keeps_its_marks_before_it_is_shown(qtbot):
+    """Built while its thread is hidden (a conversation opened from the history), it still underlines."""
+    from PySide6.QtCore import Qt
+
+    from ltu_desktop.ui.chat_view import ChatView, ExchangeWidget
+    from ltu_desktop.ui.session import Exchange
+
+    view = ChatView()
+    qtbot.addWidget(view)
+    e = Exchange("Who?", None, False, answer="Maria met Bob.", state="done", transcript_used="Maria spoke.",
+                 settings={"mode": "transcript"})
+    widget = ExchangeWidget(e, view)
+    assert widget.answer.textFormat() == Qt.TextFormat.RichText and "underline" in widget.answer.text()
