@@ -102,6 +102,7 @@ class Recorder:
         self._writing = False
         self._preroll: list[np.ndarray] = []
         self._switch = threading.Lock()  # the callback's choice between pre-roll and queue vs. start()
+        self._taken: list[np.ndarray] = []  # what the file holds so far, for a transcript made while recording
 
     @property
     def recording(self) -> bool:
@@ -180,7 +181,7 @@ class Recorder:
             sink = sf.SoundFile(str(self._path), "w", samplerate=rate, channels=1, subtype="PCM_16")
         except Exception as exc:
             raise RecorderError(f"Cannot write the recording to {self._path}: {exc}") from exc
-        self._frames, self._samplerate, self._level = 0, rate, 0.0
+        self._frames, self._samplerate, self._level, self._taken = 0, rate, 0.0, []
         self._error = self._warning = None
         self._blocks = queue.Queue()
         if self._armed is not None:
@@ -219,6 +220,13 @@ class Recorder:
             raise RecorderError(self._error)
         return self._path
 
+    def so_far(self) -> tuple[np.ndarray, int] | None:
+        """The take's samples written so far and their rate; None when not recording."""
+        if not self.recording:
+            return None
+        taken = list(self._taken)
+        return (np.concatenate(taken) if taken else np.zeros(0, np.float32)), self._samplerate
+
     def _on_block(self, indata, frames, time_info, status) -> None:
         if status.input_overflow:
             self._warning = "Some input was lost (the computer was too busy); the recording has a gap."
@@ -240,6 +248,7 @@ class Recorder:
                 if block is None:
                     break
                 sink.write(block)
+                self._taken.append(block)
                 self._frames += len(block)
                 if time.monotonic() - last_flush > FLUSH_EVERY_S:
                     sink.flush()

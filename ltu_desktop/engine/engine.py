@@ -22,6 +22,7 @@ from .ltu import LTU
 from .ltu_as import LTUAS
 from .prompt import NO_SPEECH_ANSWER
 from .tokenizer import TextStream
+from .live_transcript import LiveTranscript
 from .transcribe import Transcriber
 from .types import (Answer, Cancelled, CheckpointError, Clip, EngineError, GenerationSettings, Profile, Segment,
                     Stats, Transcript)
@@ -241,6 +242,19 @@ class Engine:
             raise EngineError("This profile has no transcript (ASR) Whisper model.")
         with self._lock:
             return self.transcriber(audio, on_segment)
+
+    def live_transcript(self) -> LiveTranscript:
+        """For a recording still being made: `update` it with the audio so far, `finish` it with the whole take,
+        whose transcript is then cached like any other."""
+        transcriber = self.transcriber
+        if transcriber is None:
+            raise EngineError("This profile has no transcript (ASR) Whisper model.")
+
+        def run(audio: Audio) -> Transcript:
+            with self._lock:
+                return transcriber.run(audio)
+
+        return LiveTranscript(run, lambda audio, transcript: transcriber.cache.put(audio.content_hash, transcript))
 
     def window_start(self, audio: Audio, window: tuple[float, float] | None) -> float:
         start = float(window[0]) if window else 0.0

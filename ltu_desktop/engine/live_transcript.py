@@ -2,9 +2,9 @@
 
 Whisper is run on the audio after the last settled segment. A segment is settled once Whisper has found a
 complete segment after it and it ended SETTLE_S before the recording's end: more audio no longer changes it. The
-next run starts at the quietest moment between that segment and the next (a pause, never mid-word), with the
-settled text as Whisper's prompt, so the pieces read as one transcript. Stop leaves only the unsettled rest,
-a few seconds, to transcribe.
+next run starts at the quietest moment between that segment and the next (a pause, never mid-word). Stop leaves
+only the unsettled rest, a few seconds, to transcribe. No prompt carries the settled text over: given text
+without its timestamps, Whisper stops cutting the rest into segments, and nothing would settle again.
 """
 
 from __future__ import annotations
@@ -21,16 +21,15 @@ PAUSE_S = 0.1  # the cut is the middle of the quietest stretch this long near a 
 SEARCH_S = 0.25  # looked for this far around the gap between the settled segment and the next
 SHORTEST_S = 0.2  # a rest shorter than this holds no word
 
-Run = Callable[[Audio, str], Transcript]  # (audio, prompt: the text said just before it) -> transcript
 
 
 class LiveTranscript:
     """`update(audio)` with the recording so far, as often as there is time; `finish(audio)` with the whole take.
 
-    `run` transcribes a piece of audio given the text said before it (Transcriber.run); `keep` remembers the
-    finished transcript for the recording's content (the engine's transcript cache)."""
+    `run` transcribes a piece of audio (Transcriber.run); `keep` remembers the finished transcript for the
+    recording's content (the engine's transcript cache)."""
 
-    def __init__(self, run: Run, keep: Callable[[Audio, Transcript], None] = lambda _a, _t: None,
+    def __init__(self, run: Callable[[Audio], Transcript], keep: Callable[[Audio, Transcript], None] = lambda _a, _t: None,
                  settle_s: float = SETTLE_S) -> None:
         self.run, self.keep, self.settle_s = run, keep, settle_s
         self.settled: list[Segment] = []
@@ -70,7 +69,7 @@ class LiveTranscript:
         piece = audio.samples[int(round(self.cut * SAMPLE_RATE)):]
         if len(piece) < SHORTEST_S * SAMPLE_RATE:
             return []
-        said = self.run(Audio(piece, audio.source), " ".join(s.text for s in self.settled))
+        said = self.run(Audio(piece, audio.source))
         self.language = self.language or said.language
         self._speech |= not said.no_speech
         return [Segment(s.start + self.cut, s.end + self.cut, s.text) for s in said.segments

@@ -72,12 +72,11 @@ class Transcriber:
             return found
         return self.cache.put(key, self.run(audio, on_segment=on_segment))
 
-    def run(self, audio: Audio, prompt: str = "", on_segment: Callable[[Segment], None] | None = None) -> Transcript:
-        """One uncached run; `prompt` is text said just before this audio (Whisper's initial prompt), which
-        keeps a recording transcribed piece by piece in one style."""
+    def run(self, audio: Audio, on_segment: Callable[[Segment], None] | None = None) -> Transcript:
+        """One uncached run (a recording's pieces while it is being made)."""
         on_segment = on_segment or (lambda _s: None)
         if self.backend == "ctranslate2":
-            return self._run_ct2(audio, prompt, on_segment)
+            return self._run_ct2(audio, on_segment)
         segments: list[Segment] = []
 
         def window(raw: list[dict]) -> None:
@@ -86,15 +85,13 @@ class Transcriber:
                 on_segment(s)
 
         out = transcribe_windows(self.model, audio.samples, fp16=self.device.type == "cuda",
-                                 language=None if self.model.is_multilingual else "en",
-                                 initial_prompt=prompt or None, on_window=window)
+                                 language=None if self.model.is_multilingual else "en", on_window=window)
         return _transcript(out["segments"], out["text"], out["language"], tuple(segments))
 
-    def _run_ct2(self, audio: Audio, prompt: str, on_segment: Callable[[Segment], None]) -> Transcript:
+    def _run_ct2(self, audio: Audio, on_segment: Callable[[Segment], None]) -> Transcript:
         pieces, info = self.model.transcribe(
             audio.samples, language=None if self.model.model.is_multilingual else "en", beam_size=1, best_of=5,
-            temperature=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), condition_on_previous_text=True, vad_filter=False,
-            initial_prompt=prompt or None)
+            temperature=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), condition_on_previous_text=True, vad_filter=False)
         raw, segments = [], []
         for s in pieces:
             raw.append({"start": s.start, "end": s.end, "text": s.text, "no_speech_prob": s.no_speech_prob,
@@ -107,9 +104,8 @@ class Transcriber:
 
 
 def transcribe_windows(model, samples: np.ndarray, *, fp16: bool, language: str | None,
-                       initial_prompt: str | None = None,
                        on_window: Callable[[list[dict]], None] = lambda _raw: None) -> dict:
-    """`whisper.transcribe(model, samples, fp16=fp16, language=language, initial_prompt=initial_prompt)` with its
+    """`whisper.transcribe(model, samples, fp16=fp16, language=language)` with its
     other options at their defaults, returning the same dict, and handing each 30 s window's segments to
     `on_window` as soon as that window is decoded (openai-whisper's own loop has no such hook).
 
@@ -132,8 +128,8 @@ def transcribe_windows(model, samples: np.ndarray, *, fp16: bool, language: str 
     stride = N_FRAMES // model.dims.n_audio_ctx  # Mel frames per timestamp step
     step = stride * HOP_LENGTH / SAMPLE_RATE  # 0.02 s
     first = tokenizer.timestamp_begin
-    tokens_so_far = tokenizer.encode(" " + initial_prompt.strip()) if initial_prompt is not None else []
-    given, reset_at, segments = len(tokens_so_far), 0, []
+    tokens_so_far: list[int] = []
+    reset_at, segments = 0, []
 
     def decode(window: torch.Tensor):
         for t in TEMPERATURES:
@@ -186,7 +182,7 @@ def transcribe_windows(model, samples: np.ndarray, *, fp16: bool, language: str 
         if result.temperature > 0.5:  # a hot fallback's text would mislead the next window
             reset_at = len(tokens_so_far)
         on_window(window)
-    return {"text": tokenizer.decode(tokens_so_far[given:]), "segments": segments, "language": language}
+    return {"text": tokenizer.decode(tokens_so_far), "segments": segments, "language": language}
 
 
 def load_ct2(folder: Path, device: torch.device, compute_type: str):

@@ -34,6 +34,8 @@ from .workers import (
     Loader,
     LoadRequest,
     ModelInfo,
+    LiveRequest,
+    LiveResult,
     TranscribeRequest,
     TranscriptResult,
 )
@@ -41,6 +43,8 @@ from .workers import (
 SAVE_MS = 300  # a streaming answer is saved this often: a crash loses at most this much of it
 LTU_NOTE = ("This model does not read the transcript: it hears the sound only (the window on the waveform). "
             "The transcript is shown for you.")
+LIVE_EVERY_S = 5.0  # while recording, the take is transcribed again once this much more is recorded
+LIVE_POLL_MS = 500
 
 
 class Controller(QObject):
@@ -86,6 +90,14 @@ class Controller(QObject):
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(SAVE_MS)
         self._autosave.timeout.connect(self._save_partial)
+        self._live_source = None  # () -> (samples, rate) | None while a take is being recorded
+        self._live_path = ""  # that take's file: its clip gets the live transcript's rest transcribed
+        self._live_sent = 0.0  # seconds of the take the last live request held
+        self._live_shown: LiveResult | None = None
+        self._live_clip: int | None = None  # the take's clip, once decoded
+        self._live_timer = QTimer(self)
+        self._live_timer.setInterval(LIVE_POLL_MS)
+        self._live_timer.timeout.connect(self._live_tick)
 
         self.engine = EngineThread(loader)
         w = self.engine.worker
@@ -95,6 +107,8 @@ class Controller(QObject):
         w.token.connect(self._token)
         w.answered.connect(self._answered)
         w.transcribed.connect(self._transcribed)
+        w.segment.connect(self._segment)
+        w.live.connect(self._live)
         w.failed.connect(self._failed)
         w.compared.connect(self._compared)
         w.compareProgress.connect(self._compare_progress)
@@ -291,7 +305,11 @@ class Controller(QObject):
         clip.path = record.path if record is not None else f.path
         if record is not None and clip.store_id is None:
             clip.store_id = record.id
-        self.engine.worker.submit(TranscribeRequest(clip.id, clip.audio, self.history.transcripts(f.content_hash)))
+        live = f.path if f.recorded and f.path == self._live_path and self._live_clip is None else ""
+        if live:
+            self._live_clip, clip.partial = clip.id, list(self._live_shown.segments if self._live_shown else ())
+        self.engine.worker.submit(TranscribeRequest(clip.id, clip.audio, self.history.transcripts(f.content_hash),
+                                                    live))
         if new:
             self._add_entry(clip, select=True)
         else:
@@ -334,8 +352,7 @@ class Controller(QObject):
         else:
             note = "The audio of this clip cannot be used (see below)." if clip.missing else "Loading the audio…"
             self.waveform.set_clip(clip.envelope, clip.duration, clip.window_start, note)
-        self.transcript.show_clip(clip)
-        self._show_window()
+        self._show_transcript(clip)
         self.chat.show_clip(clip.id if clip else None, clip.ask_problem() if clip else "")
         self._update_stop()
         self.clipSelected.emit(clip)
@@ -439,8 +456,60 @@ class Controller(QObject):
 
     def _refresh_transcript(self, clip: ClipEntry) -> None:
         if clip is self.current:
+            self._show_transcript(clip)
+
+    def _show_transcript(self, clip: ClipEntry | None) -> None:
+        """While a take is being recorded the panel shows its live transcript, else the clip's."""
+        live = self._live_shown
+        if self._live_source is not None:
+            self.transcript.show_live(live.segments if live else (), live.settled if live else 0,
+                                      live.heard if live else 0.0)
+        else:
             self.transcript.show_clip(clip)
-            self._show_window()
+        self._show_window()
+
+    # --- a take transcribed while it is being recorded ---------------------------------------
+    def begin_live(self, path: str, source) -> None:
+        """`source()` gives the take's samples so far and their rate (None once it ended)."""
+        self._live_source, self._live_path, self._live_sent, self._live_shown = source, str(path), 0.0, None
+        self._live_clip = None
+        self._live_timer.start()
+        self._show_transcript(self.current)
+
+    def end_live(self) -> None:
+        """The take ended; its clip, once decoded, has only the rest after the settled segments transcribed."""
+        self._live_timer.stop()
+        self._live_source = None
+        self._show_transcript(self.current)
+
+    def _live_tick(self) -> None:
+        taken = self._live_source() if self._live_source is not None else None
+        if taken is None:
+            return
+        samples, rate = taken
+        seconds = len(samples) / rate if rate else 0.0
+        if seconds - self._live_sent >= LIVE_EVERY_S and not self.engine.worker.busy() and self.model is not None:
+            self._live_sent = seconds
+            self.engine.worker.submit(LiveRequest(self._live_path, samples, rate))
+
+    def _live(self, result: LiveResult) -> None:
+        if result.path != self._live_path:
+            return
+        self._live_shown = result
+        clip = self.clips.get(self._live_clip) if self._live_clip is not None else None
+        if self._live_source is not None:
+            self._show_transcript(self.current)
+        elif clip is not None and clip.transcript is None:  # it came after Stop: the take's clip shows it
+            clip.partial = list(result.segments)
+            self._refresh_transcript(clip)
+
+    def _segment(self, request: TranscribeRequest, segment) -> None:
+        clip = self.clips.get(request.clip_id)
+        if clip is None or clip.transcript_state != "running":
+            return
+        clip.partial.append(segment)
+        if clip is self.current and self._live_source is None:
+            self.transcript.add_segment(segment, clip.duration)
 
     # --- questions -------------------------------------------------------------------------
     def ask(self, question: str, regenerated: bool = False) -> Exchange | None:
@@ -588,6 +657,8 @@ class Controller(QObject):
             clip = self.clips.get(request.clip_id)
             if clip is not None:
                 clip.transcript_state = "running"
+                if not request.live:
+                    clip.partial = []
                 self._refresh_transcript(clip)
         elif isinstance(request, LoadRequest):
             self.model_status.set_loading(True, request.label())
@@ -646,7 +717,7 @@ class Controller(QObject):
         clip = self.clips.get(result.request.clip_id)
         if clip is None:
             return
-        clip.transcript, clip.transcript_state = result.transcript, "done"
+        clip.transcript, clip.transcript_state, clip.partial = result.transcript, "done", []
         if result.data is not None and result.asr_model:
             self.history.save_transcript(clip.content_hash, result.asr_model, result.data)
         self._refresh_transcript(clip)
@@ -692,6 +763,7 @@ class Controller(QObject):
         Answers not finished by then are saved as interrupted, with the text they had."""
         if self._asking is not None:
             self._asking.stop.set()
+        self._live_timer.stop()
         self.files.close()
         clean = self.engine.close()
         self._autosave.stop()

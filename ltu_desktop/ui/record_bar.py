@@ -70,6 +70,7 @@ class RecordBar(QWidget):
     recorded = Signal(str)
     failed = Signal(str)
     started = Signal()
+    stopped = Signal()  # before `recorded` (which a failed take never sends)
 
     def __init__(self, new_path: Callable[[], Path], device_name: str = "", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -179,8 +180,10 @@ class RecordBar(QWidget):
         try:
             path = self.recorder.stop()
         except RecorderError as exc:
+            self.stopped.emit()
             self.failed.emit(str(exc))
             return
+        self.stopped.emit()
         problem = self.recorder.error or self.recorder.warning
         if problem:
             self.failed.emit(problem)

@@ -81,6 +81,7 @@ class ClipEntry:
     transcript: object = None  # ltu_desktop.engine.types.Transcript once transcribed
     transcript_state: str = "pending"  # pending | waiting | running | done | failed
     transcript_error: str = ""
+    partial: list = field(default_factory=list)  # engine Segments recognized so far, until `transcript` is there
     edited_text: str | None = None
     exchanges: list[Exchange] = field(default_factory=list)
     content_hash: str = ""

@@ -1,5 +1,6 @@
 """The transcript panel: what the model reads. Whisper's timed segments (click to play from there; those inside
-the window the model hears are highlighted), or the person's edited text, with a way back to Whisper's."""
+the window the model hears are highlighted), or the person's edited text, with a way back to Whisper's.
+Segments appear as they are recognized; while recording, the panel shows the take's live transcript."""
 
 from __future__ import annotations
 
@@ -107,6 +108,7 @@ class TranscriptView(QWidget):
     def show_clip(self, clip) -> None:
         """Render a ClipEntry (or nothing) from scratch."""
         self.segments.clear()
+        self.title.setText("<b>Transcript</b>")
         self.stack.setCurrentWidget(self.segments)
         self._asr_text = clip.asr_text() if clip else ""
         edited = clip.transcript_override() if clip else None
@@ -136,11 +138,7 @@ class TranscriptView(QWidget):
             self.segments.addItem(item)
         elif transcript is not None:
             for seg in transcript.segments:
-                item = QListWidgetItem(f"{clock(seg.start)}  {seg.text.strip()}")
-                item.setData(Qt.ItemDataRole.UserRole, float(seg.start))
-                item.setData(Qt.ItemDataRole.UserRole + 2, (float(seg.start), float(seg.end)))
-                item.setToolTip(f"{clock(seg.start)}–{clock(seg.end)}: click to play from here")
-                self.segments.addItem(item)
+                self.segments.addItem(self._item(seg))
             if not transcript.segments:
                 silent = transcript.no_speech or not transcript.text
                 item = QListWidgetItem("(no speech found)" if silent else transcript.text)
@@ -148,6 +146,10 @@ class TranscriptView(QWidget):
                 self.segments.addItem(item)
             if getattr(transcript, "language", None):
                 self.state.setText(f"language: {transcript.language}")
+        elif clip is not None and clip.partial and state in ("running", "pending"):
+            for seg in clip.partial:
+                self.segments.addItem(self._item(seg))
+            self._progress(clip.partial[-1].end, clip.duration)
         elif clip is not None and clip.saved_text:
             item = QListWidgetItem(clip.saved_text)
             item.setFlags(Qt.ItemFlag.NoItemFlags)
@@ -160,6 +162,50 @@ class TranscriptView(QWidget):
         """Say that the loaded model does not read this transcript (LTU hears the sound only); "" hides it."""
         self.unread.setText(text)
         self.unread.setVisible(bool(text))
+
+    def add_segment(self, segment, duration: float) -> None:
+        """One more segment of the clip being transcribed; its final transcript replaces them (show_clip)."""
+        self.segments.addItem(self._item(segment))
+        self._progress(segment.end, duration)
+        self._mark_window()
+
+    def show_live(self, segments, settled: int, heard: float, recording: bool = True) -> None:
+        """A take's transcript while it is being recorded: the settled segments, then the rest in italics (more
+        audio may still change them)."""
+        self.segments.clear()
+        self.stack.setCurrentWidget(self.segments)
+        self.banner.hide()
+        self.title.setText("<b>Transcript</b> · <span style='color:#e5484d'>● live</span>")
+        self.progress.setVisible(True)
+        if not recording:
+            self.state.setText("finishing the transcript…")
+        elif segments:
+            self.state.setText(f"recording · transcribed up to {clock(heard)}")
+        else:
+            self.state.setText("recording · the words show here after a few seconds")
+        for i, seg in enumerate(segments):
+            item = self._item(seg)
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled)
+            if i >= settled:
+                font = QFont(item.font())
+                font.setItalic(True)
+                item.setFont(font)
+                item.setForeground(self.palette().color(QPalette.ColorRole.PlaceholderText))
+                item.setToolTip("Live: may still change as the recording goes on")
+            self.segments.addItem(item)
+        self.segments.scrollToBottom()
+        self._buttons(editing=False, has_clip=False, edited=False)
+
+    def _progress(self, done: float, total: float) -> None:
+        self.state.setText(f"transcribing… ({min(done, total):.0f} s of {total:.0f} s)")
+
+    @staticmethod
+    def _item(seg) -> QListWidgetItem:
+        item = QListWidgetItem(f"{clock(seg.start)}  {seg.text.strip()}")
+        item.setData(Qt.ItemDataRole.UserRole, float(seg.start))
+        item.setData(Qt.ItemDataRole.UserRole + 2, (float(seg.start), float(seg.end)))
+        item.setToolTip(f"{clock(seg.start)}–{clock(seg.end)}: click to play from here")
+        return item
 
     def set_window(self, window: tuple[float, float] | None) -> None:
         """Highlight the segments inside the window the model hears (None: no window, nothing highlighted)."""

@@ -50,6 +50,24 @@ class TranscribeRequest:
     clip_id: int
     audio: object
     stored: dict = field(default_factory=dict)  # the history's transcripts of this audio, by ASR model
+    live: str = ""  # the recording (its path) transcribed while it was made: only its rest is transcribed now
+
+
+@dataclass
+class LiveRequest:
+    """The recording so far, to transcribe while it goes on (sent only while the worker is idle)."""
+
+    path: str
+    samples: object  # numpy float32 at `rate`
+    rate: int
+
+
+@dataclass
+class LiveResult:
+    path: str
+    segments: tuple  # engine Segments: the settled ones first
+    settled: int  # how many of them no longer change
+    heard: float  # seconds of the recording this covers
 
 
 @dataclass
@@ -201,6 +219,8 @@ class EngineWorker(QObject):
     token = Signal(str)  # a piece of the answer being streamed
     answered = Signal(object)  # AnswerResult (also for stopped answers)
     transcribed = Signal(object)  # TranscriptResult
+    segment = Signal(object, object)  # TranscribeRequest, engine Segment: as soon as it is recognized
+    live = Signal(object)  # LiveResult
     failed = Signal(object, str)  # request, message
     compared = Signal(object, str)  # CompareRequest, how: "shared base" | "all loaded" | "one at a time"
     compareProgress = Signal(object, str)  # the side whose model is loading, stage
@@ -219,6 +239,7 @@ class EngineWorker(QObject):
         self._comparison = None  # engine.compare.Comparison of the loaded engine and the last other model
         self._closing = False
         self._transcripts: dict[str, object] = {}  # by content hash, for the loaded engine
+        self._live: dict[str, object] = {}  # engine LiveTranscript by recording path
         self._wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)
         self._close.connect(self._shutdown, Qt.ConnectionType.QueuedConnection)
 
@@ -301,6 +322,8 @@ class EngineWorker(QObject):
     def _handle(self, request) -> None:
         if isinstance(request, LoadRequest):
             self._load(request)
+        elif isinstance(request, LiveRequest):
+            self._update_live(request)
         elif self._engine is None:
             with self._lock:
                 self._parked.append(request)
@@ -312,7 +335,7 @@ class EngineWorker(QObject):
             if stored is not None:
                 transcript, data = transcript_from(stored), None
             else:
-                transcript = self._engine.transcribe(request.audio)
+                transcript = self._transcribe(request)
                 data = transcript_data(transcript)
             self._transcripts[request.audio.content_hash] = transcript
             self.transcribed.emit(TranscriptResult(request, transcript, key, data))
@@ -326,6 +349,26 @@ class EngineWorker(QObject):
             self._ask(request)
         elif isinstance(request, CompareRequest):
             self._compare(request)
+
+    def _transcribe(self, request: TranscribeRequest):
+        live = self._live.pop(request.live, None) if request.live else None
+        if live is not None:
+            return live.finish(request.audio)
+        return self._engine.transcribe(request.audio, on_segment=lambda s: self.segment.emit(request, s))
+
+    def _update_live(self, request: LiveRequest) -> None:
+        """Without a model (or one without ASR) nothing is transcribed live; Stop then transcribes the take."""
+        from ..audio.io import from_array
+
+        make = getattr(self._engine, "live_transcript", None)
+        if make is None or getattr(self._engine, "transcriber", True) is None or len(request.samples) == 0:
+            return
+        live = self._live.get(request.path)
+        if live is None:
+            self._live = {request.path: make()}  # one take at a time: an abandoned one is dropped
+            live = self._live[request.path]
+        segments = live.update(from_array(request.samples, request.rate, request.path))
+        self.live.emit(LiveResult(request.path, segments, len(live.settled), live.heard))
 
     def _load(self, request: LoadRequest) -> None:
         self.started.emit(request)
@@ -447,6 +490,7 @@ class EngineWorker(QObject):
             return
         self._engine = self._info = None
         self._transcripts.clear()
+        self._live.clear()
         gc.collect()
         torch = sys.modules.get("torch")
         if torch is not None and torch.cuda.is_available():

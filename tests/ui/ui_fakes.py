@@ -44,10 +44,14 @@ class FakeEngine:
         defaults = {} if self.hears_audio else {"temperature": 0.0}
         return GenerationSettings(**{**defaults, **{k: v for k, v in given.items() if v is not None}})
 
-    def transcribe(self, audio) -> Transcript:
+    def transcribe(self, audio, on_segment=None) -> Transcript:
+        """Hands over each segment as it goes, `transcribe_delay` spread over them."""
         self.threads.add(threading.current_thread().name)
         self.calls.append(("transcribe", audio.content_hash))
-        time.sleep(self.transcribe_delay)
+        for segment in SEGMENTS:
+            time.sleep(self.transcribe_delay / len(SEGMENTS))
+            if on_segment is not None:
+                on_segment(segment)
         return Transcript("The meeting is on Monday. Bring the slides.", SEGMENTS, "en")
 
     def prepare(self, audio, window=None, transcript=None) -> Clip:
