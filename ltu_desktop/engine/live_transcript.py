@@ -1,8 +1,9 @@
 """A recording transcribed while it is being made, so its transcript is ready when the person presses Stop.
 
 Whisper is run on the audio after the last settled segment. A segment is settled once Whisper has found a
-complete segment after it and it ended SETTLE_S before the recording's end: more audio no longer changes it. The
-next run starts at the quietest moment between that segment and the next (a pause, never mid-word). Stop leaves
+complete segment after it and it ended SETTLE_S before the recording's end: more audio no longer changes it.
+Segments settle only up to a boundary that falls in a real pause (Whisper also ends a segment mid-phrase), and
+the next run starts in the quietest moment of that pause, so no word or phrase is split. Stop leaves
 only the unsettled rest, a few seconds, to transcribe. No prompt carries the settled text over: given text
 without its timestamps, Whisper stops cutting the rest into segments, and nothing would settle again.
 """
@@ -20,6 +21,7 @@ SETTLE_S = 2.0  # a segment that ended this long before the recording's end is s
 PAUSE_S = 0.1  # the cut is the middle of the quietest stretch this long near a settled segment's end
 SEARCH_S = 0.25  # looked for this far around the gap between the settled segment and the next
 SHORTEST_S = 0.2  # a rest shorter than this holds no word
+PAUSE_LEVEL = 0.1  # a pause is this much quieter (RMS) than the audio after the cut as a whole
 
 
 
@@ -44,14 +46,22 @@ class LiveTranscript:
         return (*self.settled, *self.tentative)
 
     def update(self, audio: Audio) -> tuple[Segment, ...]:
-        """Transcribe the recording so far after the cut; settle what more audio will not change."""
+        """Transcribe the recording so far after the cut; settle what more audio will not change, up to the
+        last boundary that falls in a pause (Whisper also ends segments mid-phrase)."""
         rest = self._rest(audio)
         n = 0
         while n < len(rest) - 1 and rest[n].end <= audio.duration - self.settle_s:
             n += 1
-        if n:
-            self.cut = quiet_point(audio, rest[n - 1].end, rest[n].start, self.cut)
-            self.settled += rest[:n]
+        loudness = _rms(audio.samples[int(self.cut * SAMPLE_RATE):])
+        for k in range(n, 0, -1):
+            cut, quiet = quiet_point(audio, rest[k - 1].end, rest[k].start, self.cut)
+            if quiet <= PAUSE_LEVEL * loudness:
+                self.cut = cut
+                self.settled += rest[:k]
+                n = k
+                break
+        else:
+            n = 0
         self.tentative = rest[n:]
         return self.segments
 
@@ -76,14 +86,19 @@ class LiveTranscript:
                 if s.start + self.cut < audio.duration]
 
 
-def quiet_point(audio: Audio, end: float, next_start: float, floor: float = 0.0) -> float:
-    """The middle of the quietest PAUSE_S around the gap between a segment's `end` and the next one's start:
-    Whisper's timestamps are a little off, a pause is where a cut cannot split a word."""
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
+
+
+def quiet_point(audio: Audio, end: float, next_start: float, floor: float = 0.0) -> tuple[float, float]:
+    """The middle of the quietest PAUSE_S around the gap between a segment's `end` and the next one's start
+    (Whisper's timestamps are a little off) and its loudness (RMS): a pause is where a cut splits no word."""
     lo = max(floor, min(end, next_start) - SEARCH_S)
     hi = min(audio.duration, max(end, next_start) + SEARCH_S)
     x = audio.samples[int(lo * SAMPLE_RATE):int(hi * SAMPLE_RATE)].astype(np.float64)
     width = int(PAUSE_S * SAMPLE_RATE)
     if len(x) <= width:
-        return max(floor, min(end, audio.duration))
+        return max(floor, min(end, audio.duration)), _rms(x)
     energy = np.convolve(x * x, np.ones(width), mode="valid")
-    return lo + (int(np.argmin(energy)) + width / 2) / SAMPLE_RATE
+    at = int(np.argmin(energy))
+    return lo + (at + width / 2) / SAMPLE_RATE, float(np.sqrt(max(energy[at], 0.0) / width))

@@ -307,7 +307,7 @@ class Controller(QObject):
             clip.store_id = record.id
         live = f.path if f.recorded and f.path == self._live_path and self._live_clip is None else ""
         if live:
-            self._live_clip, clip.partial = clip.id, list(self._live_shown.segments if self._live_shown else ())
+            self._live_clip = clip.id
         self.engine.worker.submit(TranscribeRequest(clip.id, clip.audio, self.history.transcripts(f.content_hash),
                                                     live))
         if new:
@@ -461,9 +461,10 @@ class Controller(QObject):
     def _show_transcript(self, clip: ClipEntry | None) -> None:
         """While a take is being recorded the panel shows its live transcript, else the clip's."""
         live = self._live_shown
-        if self._live_source is not None:
+        finishing = clip is not None and clip.id == self._live_clip and clip.transcript_state in ("pending", "running")
+        if self._live_source is not None or (finishing and live is not None):
             self.transcript.show_live(live.segments if live else (), live.settled if live else 0,
-                                      live.heard if live else 0.0)
+                                      live.heard if live else 0.0, recording=self._live_source is not None)
         else:
             self.transcript.show_clip(clip)
         self._show_window()
@@ -477,7 +478,8 @@ class Controller(QObject):
         self._show_transcript(self.current)
 
     def end_live(self) -> None:
-        """The take ended; its clip, once decoded, has only the rest after the settled segments transcribed."""
+        """The take ended; its clip, once decoded, has only the rest after the settled segments transcribed
+        (the panel shows the live segments until then)."""
         self._live_timer.stop()
         self._live_source = None
         self._show_transcript(self.current)
@@ -496,12 +498,7 @@ class Controller(QObject):
         if result.path != self._live_path:
             return
         self._live_shown = result
-        clip = self.clips.get(self._live_clip) if self._live_clip is not None else None
-        if self._live_source is not None:
-            self._show_transcript(self.current)
-        elif clip is not None and clip.transcript is None:  # it came after Stop: the take's clip shows it
-            clip.partial = list(result.segments)
-            self._refresh_transcript(clip)
+        self._show_transcript(self.current)
 
     def _segment(self, request: TranscribeRequest, segment) -> None:
         clip = self.clips.get(request.clip_id)

@@ -76,4 +76,4 @@ def test_a_take_is_transcribed_while_it_is_recorded(make_window, qtbot, pulse, t
     qtbot.waitUntil(lambda: clip.transcript_state == "done", timeout=15_000)
     said = clip.transcript.text.lower()
     assert all(w in said for w in ("meeting", "quarterly", "budget", "design")), said
-    assert "live" not in view.title.text() and view.segments.count() == len(clip.transcript.segments) >= 3
+    assert "live" not in view.title.text() and view.segments.count() == len(clip.transcript.segments) >= 1
