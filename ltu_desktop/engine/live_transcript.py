@@ -24,15 +24,14 @@ SHORTEST_S = 0.2  # a rest shorter than this holds no word
 PAUSE_LEVEL = 0.1  # a pause is this much quieter (RMS) than the audio after the cut as a whole
 
 
-
 class LiveTranscript:
     """`update(audio)` with the recording so far, as often as there is time; `finish(audio)` with the whole take.
 
     `run` transcribes a piece of audio (Transcriber.run); `keep` remembers the finished transcript for the
     recording's content (the engine's transcript cache)."""
 
-    def __init__(self, run: Callable[[Audio], Transcript], keep: Callable[[Audio, Transcript], None] = lambda _a, _t: None,
-                 settle_s: float = SETTLE_S) -> None:
+    def __init__(self, run: Callable[[Audio], Transcript],
+                 keep: Callable[[Audio, Transcript], None] = lambda _a, _t: None, settle_s: float = SETTLE_S) -> None:
         self.run, self.keep, self.settle_s = run, keep, settle_s
         self.settled: list[Segment] = []
         self.tentative: list[Segment] = []

@@ -91,7 +91,7 @@ class Transcriber:
     def _run_ct2(self, audio: Audio, on_segment: Callable[[Segment], None]) -> Transcript:
         pieces, info = self.model.transcribe(
             audio.samples, language=None if self.model.model.is_multilingual else "en", beam_size=1, best_of=5,
-            temperature=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0), condition_on_previous_text=True, vad_filter=False)
+            temperature=TEMPERATURES, condition_on_previous_text=True, vad_filter=False)
         raw, segments = [], []
         for s in pieces:
             raw.append({"start": s.start, "end": s.end, "text": s.text, "no_speech_prob": s.no_speech_prob,

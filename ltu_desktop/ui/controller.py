@@ -31,11 +31,11 @@ from .workers import (
     CompareRequest,
     DecodedFile,
     EngineThread,
+    LiveRequest,
+    LiveResult,
     Loader,
     LoadRequest,
     ModelInfo,
-    LiveRequest,
-    LiveResult,
     TranscribeRequest,
     TranscriptResult,
 )
@@ -653,9 +653,7 @@ class Controller(QObject):
         elif isinstance(request, TranscribeRequest):
             clip = self.clips.get(request.clip_id)
             if clip is not None:
-                clip.transcript_state = "running"
-                if not request.live:
-                    clip.partial = []
+                clip.transcript_state, clip.partial = "running", []
                 self._refresh_transcript(clip)
         elif isinstance(request, LoadRequest):
             self.model_status.set_loading(True, request.label())

@@ -84,6 +84,14 @@ def test_settled_segments_stay_and_stop_transcribes_only_the_rest():
     assert kept == [(audio, final)]
 
 
+def test_a_boundary_inside_sound_settles_nothing():
+    """Whisper may end a segment mid-phrase; without a pause there, a cut could split a word: wait for one."""
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(12 * SAMPLE_RATE) / SAMPLE_RATE)).astype(np.float32)
+    halves = Transcript("One. Two.", (Segment(0.0, 5.0, "One."), Segment(5.0, 12.0, "Two.")), "en", False)
+    live = LiveTranscript(lambda audio: halves)
+    assert live.update(Audio(tone)) == halves.segments and live.settled == [] and live.cut == 0.0
+
+
 def test_a_take_stopped_before_any_update_is_transcribed_whole():
     samples = beeps(SENTENCES[:2])
     whisper = BeepWhisper()
@@ -100,9 +108,10 @@ def test_silence_stays_no_speech():
 
 @pytest.mark.slow
 def test_spoken_take_transcribed_live_reads_like_one_whole_run(demo_whisper, tmp_path):
-    """tiny.en on 35 s of espeak-ng speech, updated every 8 s as a recording would be: the same words."""
+    """tiny.en on 35 s of espeak-ng speech, updated every 6 s as a recording would be: as good as one run over
+    the whole take (tiny.en's slips differ between any two cuts of the audio, so it is scored on what was said)."""
     import torch
-    from test_transcript_stream import spoken
+    from test_transcript_stream import SENTENCES, spoken
 
     from ltu_desktop.bench.asr import word_error
     from ltu_desktop.engine.transcribe import Transcriber
@@ -116,11 +125,13 @@ def test_spoken_take_transcribed_live_reads_like_one_whole_run(demo_whisper, tmp
         return asr.run(audio)
 
     live = LiveTranscript(run)
-    for seconds in np.arange(8.0, speech.duration, 8.0):
+    for seconds in np.arange(6.0, speech.duration, 6.0):
         live.update(Audio(speech.samples[:int(seconds * SAMPLE_RATE)]))
         assert live.settled and live.settled[-1].end <= seconds - live.settle_s
     final = live.finish(speech)
     assert sizes[-1] < 12  # Stop waits for a short rest, not the whole take
     whole = asr(speech)
-    assert word_error(whole.text, final.text) <= 0.05, (whole.text, final.text)
+    said = " ".join(SENTENCES)
+    assert word_error(said, final.text) <= word_error(said, whole.text) + 0.05, (whole.text, final.text)
+    assert len(live.settled) >= 6 and word_error(whole.text, final.text) <= 0.2
     assert [s.start for s in final.segments] == sorted(s.start for s in final.segments)
