@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -38,6 +39,8 @@ class TranscriptView(QWidget):
         self.title = QLabel("<b>Transcript</b>")
         self.state = QLabel()
         self.state.setObjectName("muted")
+        # A long state line is cut, not allowed to widen the panel (and jump the splitter) while recording.
+        self.state.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)
         self.progress.setMaximumHeight(6)
@@ -182,7 +185,7 @@ class TranscriptView(QWidget):
         elif segments:
             self.state.setText(f"recording · transcribed up to {clock(heard)}")
         else:
-            self.state.setText("recording · the words show here after a few seconds")
+            self.state.setText("recording · words appear in a few seconds")
         for i, seg in enumerate(segments):
             item = self._item(seg)
             item.setFlags(Qt.ItemFlag.ItemIsEnabled)
