@@ -113,7 +113,7 @@ def test_spoken_take_transcribed_live_reads_like_one_whole_run(demo_whisper, tmp
     import torch
     from test_transcript_stream import SENTENCES, spoken
 
-    from ltu_desktop.bench.asr import word_error
+    from ltu_desktop.evaluation.scoring import word_error_rate
     from ltu_desktop.engine.transcribe import Transcriber
 
     speech = spoken(tmp_path)
@@ -132,6 +132,7 @@ def test_spoken_take_transcribed_live_reads_like_one_whole_run(demo_whisper, tmp
     assert sizes[-1] < 12  # Stop waits for a short rest, not the whole take
     whole = asr(speech)
     said = " ".join(SENTENCES)
-    assert word_error(said, final.text) <= word_error(said, whole.text) + 0.05, (whole.text, final.text)
-    assert len(live.settled) >= 6 and word_error(whole.text, final.text) <= 0.2
+    live_error, whole_error = word_error_rate([said], [final.text]), word_error_rate([said], [whole.text])
+    assert live_error <= whole_error + 0.05, (whole.text, final.text)
+    assert len(live.settled) >= 6 and word_error_rate([whole.text], [final.text]) <= 0.2
     assert [s.start for s in final.segments] == sorted(s.start for s in final.segments)
