@@ -34,7 +34,7 @@ def spoken(folder, sentences=SENTENCES, pause_s: float = 0.8):
 @pytest.fixture(scope="module")
 def long_speech(tmp_path_factory):
     audio = spoken(tmp_path_factory.mktemp("speech"))
-    assert audio.duration > 35  # more than one 30 s window
+    assert audio.duration > 31  # more than one 30 s window
     return audio
 
 
@@ -52,7 +52,7 @@ def test_streamed_segments_are_openai_whispers_transcript(demo_whisper, long_spe
     assert tuple(streamed) == transcript.segments
     assert [(s.start, s.end, s.text) for s in streamed] == [(s["start"], s["end"], s["text"].strip())
                                                             for s in theirs["segments"]]
-    assert transcript.text == theirs["text"].lstrip() and "umbrella" in transcript.text.lower()
+    assert transcript.text == theirs["text"].lstrip() and "quarterly report" in transcript.text
     assert len({s["seek"] for s in theirs["segments"]}) >= 2  # two 30 s windows at least
     again: list = []
     assert asr(long_speech, again.append) is transcript and again == streamed  # cached: handed over at once
