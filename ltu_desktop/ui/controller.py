@@ -90,7 +90,7 @@ class Controller(QObject):
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(SAVE_MS)
         self._autosave.timeout.connect(self._save_partial)
-        self._live_source = None  # () -> (samples, rate) | None while a take is being recorded
+        self._live_source = None  # the Recorder while a take is being recorded
         self._live_path = ""  # that take's file: its clip gets the live transcript's rest transcribed
         self._live_sent = 0.0  # seconds of the take the last live request held
         self._live_shown: LiveResult | None = None
@@ -470,9 +470,9 @@ class Controller(QObject):
         self._show_window()
 
     # --- a take transcribed while it is being recorded ---------------------------------------
-    def begin_live(self, path: str, source) -> None:
-        """`source()` gives the take's samples so far and their rate (None once it ended)."""
-        self._live_source, self._live_path, self._live_sent, self._live_shown = source, str(path), 0.0, None
+    def begin_live(self, path: str, recorder) -> None:
+        """`recorder` (audio.recorder.Recorder) is making the take: its `elapsed` seconds and `so_far()`."""
+        self._live_source, self._live_path, self._live_sent, self._live_shown = recorder, str(path), 0.0, None
         self._live_clip = None
         self._live_timer.start()
         self._show_transcript(self.current)
@@ -485,14 +485,13 @@ class Controller(QObject):
         self._show_transcript(self.current)
 
     def _live_tick(self) -> None:
-        taken = self._live_source() if self._live_source is not None else None
-        if taken is None:
+        recorder = self._live_source
+        if recorder is None or recorder.elapsed - self._live_sent < LIVE_EVERY_S:
             return
-        samples, rate = taken
-        seconds = len(samples) / rate if rate else 0.0
-        if seconds - self._live_sent >= LIVE_EVERY_S and not self.engine.worker.busy() and self.model is not None:
-            self._live_sent = seconds
-            self.engine.worker.submit(LiveRequest(self._live_path, samples, rate))
+        taken = recorder.so_far() if self.model is not None and not self.engine.worker.busy() else None
+        if taken is not None:
+            self._live_sent = len(taken[0]) / taken[1]
+            self.engine.worker.submit(LiveRequest(self._live_path, *taken))
 
     def _live(self, result: LiveResult) -> None:
         if result.path != self._live_path:

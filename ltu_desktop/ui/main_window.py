@@ -273,7 +273,7 @@ class MainWindow(QMainWindow):
     def _wire(self) -> None:
         c = self.controller
         self.record_bar.started.connect(lambda: c.begin_live(str(self.record_bar.recorder.path),
-                                                             self.record_bar.recorder.so_far))
+                                                             self.record_bar.recorder))
         self.record_bar.stopped.connect(c.end_live)
         self.record_bar.recorded.connect(lambda path: c.add_files([path], recorded=True))
         self.record_bar.failed.connect(self.messages.show_message)

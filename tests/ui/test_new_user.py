@@ -343,7 +343,7 @@ def test_waveform_label_and_last_tick(qtbot):
 
 def test_no_speech_answers_export_an_empty_input(make_window, qtbot, tone_file, tmp_path, monkeypatch):
     engine = FakeEngine(hears_audio=False)
-    engine.transcribe = lambda audio: Transcript("", (), "en", True)
+    engine.transcribe = lambda audio, on_segment=None: Transcript("", (), "en", True)
     window = make_window(engine=engine)
     window.add_files([tone_file])
     clip = wait_clips(qtbot, window, 1)[0]
