@@ -158,7 +158,7 @@ def test_clips_waiting_during_load_are_transcribed_while_the_llm_loads(tiny_prof
 
     calls, seen_during_load = [], []
     family = engine_mod.FAMILIES["ltu-as"]
-    real_run, real_build = engine_mod.Transcriber._run, family.load
+    real_run, real_build = engine_mod.Transcriber.run, family.load
 
     def slow_build(*args, **kwargs):
         """The LLM 'loads' until the side thread has transcribed the waiting clip (at most 60 s)."""
@@ -170,8 +170,8 @@ def test_clips_waiting_during_load_are_transcribed_while_the_llm_loads(tiny_prof
         seen_during_load.append(bool(calls))
         return real_build(*args, **kwargs)
 
-    monkeypatch.setattr(engine_mod.Transcriber, "_run",
-                        lambda self, a, *rest: calls.append(a) or real_run(self, a, *rest))
+    monkeypatch.setattr(engine_mod.Transcriber, "run",
+                        lambda self, a, **kw: calls.append(a) or real_run(self, a, **kw))
     monkeypatch.setattr(family, "load", slow_build)
     engine = Engine.load(tiny_profile, device="cpu", precision="fp32", early_clips=lambda: [noise_audio])
     assert seen_during_load == [True]
