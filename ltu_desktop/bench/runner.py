@@ -117,8 +117,10 @@ def prefill_rate(engine, positions: int, repeats: int = 2) -> dict:
 
 def _profile(args, progress):
     from ..models.profiles import resolve_profile
+    from ..models.transcripts import with_transcripts
 
-    return resolve_profile(args.profile, args.llm, args.adapter, args.whisper, args.asr_whisper, progress)
+    profile = resolve_profile(args.profile, args.llm, args.adapter, args.whisper, args.asr_whisper, progress)
+    return with_transcripts(profile, args.transcripts, progress)
 
 
 def _load(args, progress):
@@ -224,7 +226,7 @@ def run_bench(args: argparse.Namespace, progress) -> int:
                     "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
                     "memory_bandwidth_gbs": round(bandwidth, 2)},
         "profile": engine.profile.name, "label": engine.profile.describe(), "device": engine.device,
-        "precision": engine.precision, "clip": str(clip_path), "clip_seconds": round(audio.duration, 2),
+        "precision": engine.precision, "transcript_backend": engine.transcript_backend, "clip": str(clip_path), "clip_seconds": round(audio.duration, 2),
         "stages_s": {k: round(v, 4) for k, v in stages.items() if v is not None},
         "questions": asked,
         "first_and_later": first_and_later(asked, stages["prepare"]),
@@ -317,7 +319,7 @@ def markdown(r: dict) -> str:
     ]
     names = {"assets": "model files ready (conversion on first run)", "load_cold": "load, cold",
              "load_warm": "load, warm", "audio_load": f"audio load + resample ({r['clip_seconds']} s clip)",
-             "transcript": "transcript (Whisper, whole clip)",
+             "transcript": f"transcript ({r.get('transcript_backend') or 'Whisper'}, whole clip)",
              "features": "audio features of one window (front end)", "audio_tokens": "audio tokens (projection)",
              "prepare": "prepare through the engine (window features, cached from then on)"}
     lines += [f"| {names.get(k, k)} | {v:.3f} |" for k, v in r["stages_s"].items()]

@@ -26,10 +26,12 @@ CLIENTS = (1, 4, 8)
 def run_serve_bench(args: argparse.Namespace, progress) -> int:
     from ..engine.engine import Engine
     from ..models.profiles import resolve_profile
+    from ..models.transcripts import with_transcripts
     from ..server import Server, create_app
 
     args.profile = args.profile or ("tiny" if args.quick else "demo")
-    profile = resolve_profile(args.profile, args.llm, args.adapter, args.whisper, args.asr_whisper, progress)
+    profile = with_transcripts(resolve_profile(args.profile, args.llm, args.adapter, args.whisper, args.asr_whisper,
+                                               progress), args.transcripts, progress)
     engine = Engine.load(profile, args.device, args.precision, progress)
     clip = Path(args.clip or sample_clip())
     audio = {"data": base64.b64encode(clip.read_bytes()).decode(), "format": clip.suffix.lstrip(".").lower()}

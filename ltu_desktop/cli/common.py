@@ -94,6 +94,10 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16", "int8", "nf4"])
     g.add_argument("--encoder-precision", default="auto", choices=["auto", "fp32", "bf16"],
                    help="CPU: the audio encoder's precision (auto: bf16 under bf16/int8/nf4, fp32 under fp32)")
+    g.add_argument("--transcripts", default="auto", choices=["auto", "openai-whisper", "ctranslate2"],
+                   help="which Whisper makes the transcripts (default %(default)s; auto: CTranslate2 for medium and "
+                        "large Whisper, converted once into the cache; openai-whisper: the authors' transcripts "
+                        "exactly)")
     g.add_argument("--quiet", action="store_true", help="no progress on stderr")
 
 
@@ -117,8 +121,10 @@ def add_generation_args(p: argparse.ArgumentParser) -> None:
 
 def resolve_profile(args: argparse.Namespace, progress):
     from ..models.profiles import resolve_profile as resolve
+    from ..models.transcripts import with_transcripts
 
-    return resolve(args.profile, args.llm, args.adapter, args.whisper, args.asr_whisper, progress)
+    profile = resolve(args.profile, args.llm, args.adapter, args.whisper, args.asr_whisper, progress)
+    return with_transcripts(profile, getattr(args, "transcripts", "auto"), progress)
 
 
 def settings_from(args: argparse.Namespace, engine=None, kind: str | None = None):

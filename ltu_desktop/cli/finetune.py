@@ -40,7 +40,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     g.add_argument("--save-steps", type=int, default=d.save_steps)
     g.add_argument("--seed", type=int, default=d.seed)
     add_model_args(p)
-    p.set_defaults(func=run)
+    # Training transcripts as the authors made theirs; the run's card then names the .pt, not a cache folder.
+    p.set_defaults(func=run, transcripts="openai-whisper")
     return p
 
 

@@ -173,7 +173,9 @@ def estimate(plan: Plan, llm_config: dict, whisper_files: list, adapter_bytes: i
     cfg = llm_config
     head_dim = cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"]
     kv = 2 * cfg["num_hidden_layers"] * cfg.get("num_key_value_heads", cfg["num_attention_heads"]) * head_dim
-    whisper_params = sum(f.stat().st_size for f in whisper_files if f and f.exists()) / _WHISPER_STORED_BYTES
+    # A CTranslate2 transcript Whisper is a folder whose model.bin holds fp16 weights, like a .pt
+    stored = [(f / "model.bin" if f.is_dir() else f) for f in whisper_files if f and f.exists()]
+    whisper_params = sum(f.stat().st_size for f in stored if f.exists()) / _WHISPER_STORED_BYTES
     parts = {
         "LLM weights": (linear * per_weight + other * compute) / 2**20,
         "adapter": adapter_bytes / 4 * compute / 2**20,

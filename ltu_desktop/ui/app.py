@@ -7,7 +7,7 @@ import os
 import sys
 import traceback
 
-from ..settings import DEVICES, PRECISIONS, THEMES, ModelChoice, Settings, load_settings
+from ..settings import DEVICES, PRECISIONS, THEMES, TRANSCRIPTS, ModelChoice, Settings, load_settings
 
 
 def parser() -> argparse.ArgumentParser:
@@ -15,6 +15,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="*", help="audio files to open at start")
     p.add_argument("--device", choices=DEVICES, help="override the remembered device")
     p.add_argument("--precision", choices=PRECISIONS, help="override the remembered precision")
+    p.add_argument("--transcripts", choices=TRANSCRIPTS,
+                   help="override the remembered transcript backend (auto: CTranslate2 for large Whisper models)")
     p.add_argument("--theme", choices=THEMES, help="override the remembered theme")
     p.add_argument("--demo", action="store_true", help="load the demo profile instead of the remembered model")
     p.add_argument("--temperature", type=float, metavar="T", help="answer sampling temperature (0: greedy)")
@@ -101,7 +103,7 @@ def with_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
                                      args.asr_whisper or "")
     elif args.demo or args.screenshot:
         settings.model = ModelChoice()
-    for name in ("device", "precision", "theme"):
+    for name in ("device", "precision", "transcripts", "theme"):
         if getattr(args, name):
             setattr(settings, name, getattr(args, name))
     for name in ("temperature", "max_new_tokens"):
@@ -110,7 +112,7 @@ def with_overrides(settings: Settings, args: argparse.Namespace) -> Settings:
     return settings
 
 
-OVERRIDES = ("device", "precision", "theme", "demo", "llm", "adapter", "feature_whisper", "asr_whisper",
+OVERRIDES = ("device", "precision", "transcripts", "theme", "demo", "llm", "adapter", "feature_whisper", "asr_whisper",
              "temperature", "max_new_tokens")
 
 

@@ -134,10 +134,11 @@ class Controller(QObject):
 
     # --- model -----------------------------------------------------------------------------
     def load_model(
-        self, choice: ModelChoice | None = None, device: str = "auto", precision: str = "auto", profile=None
+        self, choice: ModelChoice | None = None, device: str = "auto", precision: str = "auto", profile=None,
+        transcripts: str = "auto",
     ) -> None:
         """Load in the worker; questions asked meanwhile wait in its queue."""
-        self._submit_load(LoadRequest(choice or ModelChoice(), device, precision, profile))
+        self._submit_load(LoadRequest(choice or ModelChoice(), device, precision, profile, transcripts=transcripts))
 
     def _submit_load(self, request: LoadRequest) -> None:
         self._load = request

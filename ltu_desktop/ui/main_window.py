@@ -368,10 +368,11 @@ class MainWindow(QMainWindow):
         if request is None or request.fallback or request.profile is not None or request.choice is None:
             return
         s = self.settings
-        before = (s.model, s.device, s.precision, list(s.recent_models))
+        before = (s.model, s.device, s.precision, s.transcripts, list(s.recent_models))
         s.model, s.device, s.precision = request.choice, request.device, request.precision
+        s.transcripts = request.transcripts
         s.remember_model(request.choice)
-        if (s.model, s.device, s.precision, s.recent_models) != before:
+        if (s.model, s.device, s.precision, s.transcripts, s.recent_models) != before:
             self._save()
             self.offer_compare()
 
@@ -388,7 +389,7 @@ class MainWindow(QMainWindow):
     def load_model(self, profile=None) -> None:
         """Load the remembered choice (or a given engine Profile) in the worker."""
         s = self.settings
-        self.controller.load_model(s.model, s.device, s.precision, profile)
+        self.controller.load_model(s.model, s.device, s.precision, profile, s.transcripts)
 
     def open_files(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Open audio", self.settings.last_folder, AUDIO_FILTER)
@@ -399,13 +400,14 @@ class MainWindow(QMainWindow):
     def choose_model(self) -> None:
         """Load what the dialog chose; it is remembered only when it loads (see _model_loaded)."""
         dialog = ModelDialog(self.settings.model, self.settings.device, self.settings.precision, self,
-                             runs=self.settings.runs)
+                             runs=self.settings.runs, transcripts=self.settings.transcripts)
         accepted = dialog.exec()
         if dialog.remembered_runs != self.settings.runs:
             self.settings.runs = list(dialog.remembered_runs)
             self._save()
         if accepted:
-            self.controller.load_model(dialog.choice(), dialog.device.currentText(), dialog.chosen_precision())
+            self.controller.load_model(dialog.choice(), dialog.device.currentText(), dialog.chosen_precision(),
+                                       transcripts=dialog.chosen_transcripts())
         self.offer_compare()  # the dialog may have downloaded models
 
     def finetune(self) -> None:

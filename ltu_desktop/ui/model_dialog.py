@@ -181,7 +181,7 @@ class RunsBox(QGroupBox):
 
 class ModelDialog(QDialog):
     def __init__(self, choice: ModelChoice, device: str, precision: str, parent: QWidget | None = None,
-                 models_factory=None, runs: list[str] | None = None) -> None:
+                 models_factory=None, runs: list[str] | None = None, transcripts: str = "auto") -> None:
         super().__init__(parent)
         self.setWindowTitle("Choose model")
         self.setMinimumWidth(680)
@@ -238,6 +238,17 @@ class ModelDialog(QDialog):
         run.addRow("Device", self.device)
         run.addRow("", self.device_note)
         run.addRow("Precision", self.precision)
+        from ..models.transcripts import LABELS
+
+        self.transcripts = QComboBox()
+        self.transcripts.setAccessibleName("Transcripts")
+        self.transcripts.setToolTip("CTranslate2 transcribes large Whisper models ~1.6x faster than openai-whisper "
+                                    "on a CPU (converted once, then reused); openai-whisper words them exactly as "
+                                    "the authors' runs did. The demo always uses openai-whisper under Automatic.")
+        for name, label in LABELS.items():
+            self.transcripts.addItem(label, name)
+        self.transcripts.setCurrentIndex(max(0, self.transcripts.findData(transcripts)))
+        run.addRow("Transcripts", self.transcripts)
 
         self.problem = QLabel()
         self.problem.setObjectName("error")
@@ -291,6 +302,9 @@ class ModelDialog(QDialog):
 
     def chosen_precision(self) -> str:
         return self.precision.currentData() or "auto"
+
+    def chosen_transcripts(self) -> str:
+        return self.transcripts.currentData() or "auto"
 
     def use_paths(self, paths: dict) -> None:
         """Fill in a complete profile's files (from the Get models tab) and come back here."""

@@ -31,6 +31,7 @@ class LoadRequest:
     precision: str = "auto"
     profile: object = None  # a ready engine Profile (tests, --screenshot); wins over `choice`
     fallback: bool = False  # reloading the model that worked (or the demo) after another load failed
+    transcripts: str = "auto"  # the transcript backend (models.transcripts.BACKENDS)
     cancel: threading.Event = field(default_factory=threading.Event)
     # Audio of the clips waiting for a transcript; the worker sets it so they are transcribed while the LLM loads.
     waiting_audio: Callable[[], list] | None = None
@@ -42,7 +43,8 @@ class LoadRequest:
 
     def again(self, fallback: bool = True) -> LoadRequest:
         """The same model once more, with a fresh cancel switch."""
-        return LoadRequest(self.choice, self.device, self.precision, self.profile, fallback)
+        return LoadRequest(self.choice, self.device, self.precision, self.profile, fallback,
+                           transcripts=self.transcripts)
 
 
 @dataclass
@@ -132,8 +134,10 @@ Loader = Callable[[LoadRequest, Callable[[str, float], None]], object]
 def load_engine(request: LoadRequest, progress: Callable[[str, float], None]):
     """The real loader: resolve the profile, then the engine's strict Engine.load."""
     from ..engine.engine import Engine
+    from ..models.transcripts import with_transcripts
 
-    profile = request.profile or profile_for(request.choice or ModelChoice(), progress)
+    profile = request.profile or with_transcripts(profile_for(request.choice or ModelChoice(), progress),
+                                                  request.transcripts, progress)
     return Engine.load(profile, device=request.device, precision=request.precision, progress=progress,
                        cancel=request.cancel, early_clips=request.waiting_audio)
 
@@ -173,14 +177,18 @@ def transcript_from(data: dict):
 
 
 def asr_key(engine) -> str:
-    """Names the ASR model by file name and size: a transcript is reused only with the same model."""
+    """Names the ASR model by file name and size, and a backend other than openai-whisper: a transcript is
+    reused only from the same model run the same way."""
     path = getattr(engine.profile, "asr_whisper", None)
     if path is None:
         return ""
+    path = Path(path)
+    backend = getattr(engine, "transcript_backend", "")
+    suffix = f":{backend}" if backend not in ("", "openai-whisper") else ""
     try:
-        return f"{Path(path).name}:{Path(path).stat().st_size}"
+        return f"{path.name}:{(path / 'model.bin' if path.is_dir() else path).stat().st_size}{suffix}"
     except OSError:
-        return Path(path).name
+        return path.name + suffix
 
 
 def describe_error(exc: BaseException) -> str:

@@ -71,3 +71,19 @@ def test_the_demo_answers_greedily_on_the_command_line_as_in_the_app():
     assert (settings(LTU()).top_k, settings(LTU()).repetition_penalty, settings(LTU()).max_new_tokens) == (50, 1.0, 400)
     ray = build_parser().parse_args(["batch", "--input", "i.json", "--output", "o.json", "--ray", "local"])
     assert settings_from(ray, kind="demo").temperature == 0.0  # no engine on the driver: the family still decides
+
+
+def test_transcripts_backend_is_chosen_and_said(tiny_profile, tmp_path, capsys):
+    """--transcripts ctranslate2 converts the transcript Whisper once and says so; --transcripts openai-whisper
+    keeps the authors' backend (no note)."""
+    import pytest
+
+    pytest.importorskip("faster_whisper")
+    sf.write(str(tmp_path / "c.wav"), np.zeros(16000), 16000)
+    assert main(["transcribe", str(tmp_path / "c.wav"), "--json", "--transcripts", "ctranslate2"]
+                + _model(tiny_profile)) == 0
+    out = capsys.readouterr()
+    assert "Transcripts come from CTranslate2 (float32)" in out.err and "no_speech" in json.loads(out.out)
+    assert main(["transcribe", str(tmp_path / "c.wav"), "--json", "--transcripts", "openai-whisper"]
+                + _model(tiny_profile)) == 0
+    assert "CTranslate2" not in capsys.readouterr().err

@@ -139,8 +139,29 @@ def test_choosing_a_model_loads_it_in_the_worker_and_is_remembered(make_window, 
     assert load_settings().model == choice
 
 
+def test_the_transcript_backend_is_chosen_in_the_model_dialog_and_remembered(make_window, qtbot, tmp_path,
+                                                                             monkeypatch):
+    from ui_fakes import FakeEngine, loader_for
+
+    dialog = ModelDialog(ModelChoice(), "auto", "auto", transcripts="openai-whisper")
+    qtbot.addWidget(dialog)
+    assert dialog.transcripts.currentText().startswith("openai-whisper (the authors' transcripts exactly)")
+    assert [dialog.transcripts.itemData(i) for i in range(dialog.transcripts.count())] == \
+        ["auto", "openai-whisper", "ctranslate2"]
+    monkeypatch.setattr(ModelDialog, "exec", lambda self: True)
+    monkeypatch.setattr(ModelDialog, "chosen_transcripts", lambda self: "ctranslate2")
+    loader = loader_for(FakeEngine(label="Demo"))
+    window = make_window(loader=loader, persist=True)
+    qtbot.waitUntil(lambda: window.controller.model is not None, timeout=5000)
+    assert loader.requests[-1].transcripts == "auto"
+    with qtbot.waitSignal(window.controller.modelLoaded, timeout=5000):
+        window.model_action.trigger()
+    assert loader.requests[-1].transcripts == "ctranslate2"
+    assert load_settings().transcripts == "ctranslate2"
+
+
 def test_settings_round_trip_and_survive_a_damaged_file(config_dir):
-    s = Settings(device="cpu", precision="bf16", theme="dark", model=ModelChoice("files", "/m", "/a.bin", "/f.pt", ""))
+    s = Settings(device="cpu", precision="bf16", transcripts="openai-whisper", theme="dark", model=ModelChoice("files", "/m", "/a.bin", "/f.pt", ""))
     s.splitters = {"main": "AAA="}
     s.generation = {"temperature": 0.0, "max_new_tokens": 64}
     save_settings(s)

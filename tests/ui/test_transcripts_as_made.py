@@ -77,3 +77,25 @@ def test_a_take_is_transcribed_while_it_is_recorded(make_window, qtbot, pulse, t
     said = clip.transcript.text.lower()
     assert all(w in said for w in ("meeting", "quarterly", "budget", "design")), said
     assert "live" not in view.title.text() and view.segments.count() == len(clip.transcript.segments) >= 1
+
+
+def test_stored_transcripts_are_kept_apart_by_backend(tmp_path):
+    """A transcript made by CTranslate2 is not shown as openai-whisper's (they can word speech differently);
+    openai-whisper's keys are those stored before the backend choice existed."""
+    from types import SimpleNamespace
+
+    from ltu_desktop.ui.workers import asr_key
+
+    pt = tmp_path / "large-v2.pt"
+    pt.write_bytes(b"x" * 10)
+    folder = tmp_path / "large-v2-abc"
+    folder.mkdir()
+    (folder / "model.bin").write_bytes(b"x" * 20)
+
+    def key(path, backend):
+        return asr_key(SimpleNamespace(profile=SimpleNamespace(asr_whisper=path), transcript_backend=backend))
+
+    assert key(pt, "openai-whisper") == "large-v2.pt:10"
+    assert key(folder, "CTranslate2 float32") == "large-v2-abc:20:CTranslate2 float32"
+    assert key(folder, "CTranslate2 int8") != key(folder, "CTranslate2 float32")
+    assert key(None, "") == ""
