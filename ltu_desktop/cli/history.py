@@ -7,7 +7,9 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from ..store.history import Conversation, History, HistoryError
+from ..store.database import HistoryError
+from ..store.history import History
+from ..store.records import Conversation
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:

@@ -15,7 +15,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from .history import Conversation, History, MessageRecord
+from .history import History
+from .records import Conversation, MessageRecord
 
 Format = Literal["md", "json"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..store.export import write
-from ..store.history import ClipRecord, Conversation, MessageRecord
+from ..store.records import ClipRecord, Conversation, MessageRecord
 from .history_bridge import STATUS
 from .session import ClipEntry, Exchange
 

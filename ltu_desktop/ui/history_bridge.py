@@ -14,16 +14,9 @@ from pathlib import Path
 from typing import TypeVar
 
 from ..store.export import Format, export
-from ..store.history import (
-    ClipRecord,
-    Conversation,
-    ConversationSummary,
-    History,
-    HistoryError,
-    MessageRecord,
-    TrainingItem,
-    TrainingMark,
-)
+from ..store.database import HistoryError
+from ..store.history import History
+from ..store.records import ClipRecord, Conversation, ConversationSummary, MessageRecord, TrainingItem, TrainingMark
 from .session import WINDOW_S, ClipEntry, Exchange
 
 T = TypeVar("T")

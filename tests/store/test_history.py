@@ -1,10 +1,10 @@
-"""The history store as the GUI and the engine worker use it: saving as it happens, crashes, upgrades, threads."""
+"""The history store as the GUI and the engine worker use it: saving as it happens, crashes, threads, long answers
+streamed cheaply."""
 
 from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from ltu_desktop.store.history import SCHEMA_VERSION, History
+from ltu_desktop.store.history import History
+from ltu_desktop.store.migrations import SCHEMA_VERSION
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = {"temperature": 0.1, "top_p": 0.95, "top_k": 500, "repetition_penalty": 1.1, "max_new_tokens": 500,
@@ -202,51 +203,6 @@ def test_concurrent_writes_from_threads(tmp_path):
         assert h.clip(clip).conversation_count == 8
 
 
-V1_SCHEMA = """
-CREATE TABLE clips (id INTEGER PRIMARY KEY, path TEXT NOT NULL, content_hash TEXT NOT NULL, duration REAL NOT NULL,
-    added_at REAL NOT NULL, recording_path TEXT);
-CREATE UNIQUE INDEX clips_hash ON clips(content_hash);
-CREATE TABLE conversations (id INTEGER PRIMARY KEY, clip_id INTEGER NOT NULL REFERENCES clips(id) ON DELETE CASCADE,
-    title TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL);
-CREATE INDEX conversations_clip ON conversations(clip_id);
-CREATE TABLE messages (id INTEGER PRIMARY KEY,
-    conversation_id INTEGER NOT NULL REFERENCES conversations(id) ON DELETE CASCADE, question TEXT NOT NULL,
-    answer TEXT NOT NULL DEFAULT '', status TEXT NOT NULL, error TEXT, transcript_used TEXT, window_start REAL,
-    window_end REAL, profile TEXT, device TEXT, precision TEXT, settings_json TEXT NOT NULL DEFAULT '{}',
-    stats_json TEXT, first_token_s REAL, tokens_per_s REAL, token_count INTEGER, session TEXT,
-    created_at REAL NOT NULL, updated_at REAL NOT NULL);
-CREATE INDEX messages_conversation ON messages(conversation_id, id);
-CREATE INDEX messages_streaming ON messages(session) WHERE status = 'streaming';
-INSERT INTO clips VALUES (1, '/audio/old.wav', 'oldhash', 7.0, 1700000000, NULL);
-INSERT INTO conversations VALUES (1, 1, 'old chat', 1700000001);
-INSERT INTO messages (id, conversation_id, question, answer, status, settings_json, created_at, updated_at)
-    VALUES (1, 1, 'What?', 'A dog.', 'complete', '{"temperature": 0.1}', 1700000002, 1700000003);
-INSERT INTO messages (id, conversation_id, question, answer, status, session, created_at, updated_at)
-    VALUES (2, 1, 'And?', 'It bar', 'streaming', 'gone', 1700000004, 1700000005);
-PRAGMA user_version = 1;
-"""
-
-
-def test_upgrade_from_version_1(tmp_path):
-    """A v1 file as the first release wrote it (frozen here, not built from MIGRATIONS) upgrades in place."""
-    db = sqlite3.connect(tmp_path / "history.sqlite3")
-    db.executescript(V1_SCHEMA)
-    db.close()
-    with History(tmp_path) as h:
-        assert h._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
-        conv = h.conversation(1)
-        assert (conv.title, conv.clip.path, conv.clip.file_exists) == ("old chat", "/audio/old.wav", False)
-        assert [(m.answer, m.status) for m in conv.messages] == [("A dog.", "complete"), ("It bar", "interrupted")]
-        assert [m.compare_group for m in conv.messages] == [None, None]  # old answers stand alone
-        assert conv.messages[0].settings == {"temperature": 0.1}
-        h.edit_transcript(1, "woof")
-        assert h.edited_transcript(1) == "woof"
-        h.mark_for_training(1, correction="A dog barks.")
-    with History(tmp_path) as h:  # a second open finds nothing to do
-        assert h.edited_transcript(1) == "woof"
-        assert h.training_marks()[1].correction == "A dog barks." and h.message(1).answer == "A dog."
-
-
 def test_transcripts_are_kept_by_content_hash_and_asr_model_and_go_with_the_clip(tmp_path):
     """Issue 14, item 4: a restart must not transcribe a long clip again; another ASR model gets its own."""
     data = {"text": "Hello.", "language": "en", "no_speech": False, "segments": [[0.0, 1.0, "Hello."]]}
@@ -260,3 +216,32 @@ def test_transcripts_are_kept_by_content_hash_and_asr_model_and_go_with_the_clip
         assert h.transcripts("hash-b") == {}
         h.delete_clip(clip)
         assert h.transcripts("hash-a") == {}
+
+
+def test_a_long_streaming_answer_is_not_rewritten_on_every_update(tmp_path):
+    """A 16 KB answer growing word by word: once it spans pages (4 KB), each rewrite costs a page per 4 KB, so
+    the 2400 updates after that are written a few dozen times (a short one stays one page per update)."""
+    h = History(tmp_path)
+    conv = h.new_conversation(h.add_clip(tmp_path / "a.wav", "ha", 3.0))
+    mid = h.ask(conv, "Tell me everything.", "", (0, 3), "demo", "cpu", "fp32", {})
+    text = "word " * 820
+    h.update_partial(mid, text)
+    writes = []
+    h._conn.set_trace_callback(lambda sql: writes.append(sql) if sql.startswith("UPDATE messages") else None)
+    while len(text) < 16_000:
+        text += "word "
+        h.update_partial(mid, text)
+    assert len(writes) < 60, f"{len(writes)} rewrites of a multi-page answer for {len(text) // 5 - 820} updates"
+    assert h.message(mid).answer.startswith("word word") and len(h.message(mid).answer) > 4000
+    h.close()  # the updates held back are written on close: nothing said is lost
+    with History(tmp_path) as again:
+        assert (again.message(mid).status, again.message(mid).answer) == ("interrupted", text)
+
+
+def test_short_answers_are_still_written_on_every_update(tmp_path):
+    with History(tmp_path) as h:
+        conv = h.new_conversation(h.add_clip(tmp_path / "a.wav", "ha", 3.0))
+        mid = h.ask(conv, "q", "", (0, 3), "demo", "cpu", "fp32", {})
+        for text in ("a", "a b", "a b c"):
+            h.update_partial(mid, text)
+            assert h.message(mid).answer == text

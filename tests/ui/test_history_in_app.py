@@ -14,7 +14,8 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 from ui_fakes import FakeEngine
 
 from ltu_desktop.batch.runner import read_items
-from ltu_desktop.store.history import DB_NAME, SCHEMA_VERSION
+from ltu_desktop.store.database import DB_NAME
+from ltu_desktop.store.migrations import SCHEMA_VERSION
 
 WORDS = [f"word{i} " for i in range(40)]
 

@@ -1,7 +1,10 @@
-"""Bad files and bad moments: each gives a HistoryError a person can act on, and no file is silently lost."""
+"""The history's file in bad states and bad moments: each gives a HistoryError a person can act on, no file is
+silently lost, and a full or read-only disk still shows the history."""
 
 from __future__ import annotations
 
+import errno
+import os
 import sqlite3
 import subprocess
 import sys
@@ -10,11 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from ltu_desktop.store.history import SCHEMA_VERSION, History, HistoryError
+from ltu_desktop.store.database import HistoryError
+from ltu_desktop.store.history import History
+from ltu_desktop.store.locks import SessionLock
+from ltu_desktop.store.migrations import SCHEMA_VERSION
 
 
 def _filled(folder: Path) -> int:
-    """A history with one answered message; returns the conversation id."""
+    """A history with 200 answered messages; returns the conversation id."""
     with History(folder) as h:
         conv = h.new_conversation(h.add_clip(folder / "a.wav", "ha", 3.0))
         for i in range(200):
@@ -149,3 +155,85 @@ def test_a_corrupt_file_in_use_by_another_instance_is_not_moved(tmp_path):
         running.close()
     with History(tmp_path) as h:
         assert h.moved_aside is not None
+
+
+def _five_answers(folder: Path) -> int:
+    with History(folder) as h:
+        conv = h.new_conversation(h.add_clip(folder / "a.wav", "ha", 3.0))
+        for i in range(5):
+            h.finish(h.ask(conv, f"question {i}", "words", (0, 3), "demo", "cpu", "fp32", {}), f"answer {i}")
+        return conv
+
+
+def _check_read_only(h: History, conv: int) -> None:
+    assert h.read_only and "can only be read" in h.notice
+    assert [m.answer for m in h.conversation(conv).messages] == [f"answer {i}" for i in range(5)]
+    with pytest.raises(HistoryError, match="Not saved: .*can only be read"):
+        h.ask(conv, "new?", "", (0, 3), "demo", "cpu", "fp32", {})
+    with pytest.raises(HistoryError, match="Not saved"):
+        h.rename_conversation(conv, "x")
+
+
+def test_a_folder_that_cannot_be_written_is_still_read(tmp_path, monkeypatch):
+    conv = _five_answers(tmp_path)
+
+    def read_only_fs(self, folder, session):
+        raise OSError(errno.EROFS, "Read-only file system")
+    monkeypatch.setattr(SessionLock, "__init__", read_only_fs)
+    with History(tmp_path) as h:
+        _check_read_only(h, conv)
+        assert "Read-only file system" in h.notice
+
+
+def test_a_database_that_cannot_be_written_is_still_read(tmp_path, monkeypatch):
+    conv = _five_answers(tmp_path)
+    monkeypatch.setattr(History, "_open", lambda self: (_ for _ in ()).throw(
+        HistoryError("Cannot read or write the history: disk I/O error.", "io")))
+    with History(tmp_path) as h:
+        _check_read_only(h, conv)
+    assert list((tmp_path / "locks").glob("*.lock")) == []  # its session lock went with it
+
+
+@pytest.mark.skipif(sys.platform != "linux" or os.geteuid() != 0, reason="mounts a small tmpfs (root on Linux)")
+def test_a_really_full_then_read_only_disk(tmp_path):
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        conv = _five_answers(mnt)
+        with pytest.raises(OSError), open(mnt / "filler", "wb") as f:
+            while True:
+                f.write(b"x" * 65536)
+        with History(mnt) as h:
+            _check_read_only(h, conv)
+            assert "the disk is full" in h.notice
+        subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+        with History(mnt) as h:
+            _check_read_only(h, conv)
+    finally:
+        subprocess.run(["umount", str(mnt)])
+
+
+def test_the_moved_aside_note_is_shown_once_and_until_dismissed(tmp_path, capsys):
+    from ltu_desktop.cli import main
+
+    (tmp_path / "history.sqlite3").write_bytes(b"not a database " * 100)
+    os.environ["LTU_DESKTOP_DATA"], old = str(tmp_path), os.environ.get("LTU_DESKTOP_DATA")
+    try:
+        assert main(["history", "list"]) == 0
+        err = capsys.readouterr().err
+        assert err.count("was damaged") == 1 and "history.sqlite3.corrupt-" in err
+        assert main(["history", "list"]) == 0  # a later run still says where the old file is
+        err = capsys.readouterr().err
+        assert "An earlier, damaged history is kept" in err and "history.sqlite3.corrupt-" in err
+        assert main(["history", "dismiss"]) == 0
+        assert "Dismissed; kept:" in capsys.readouterr().err
+        assert main(["history", "list"]) == 0
+        assert "damaged" not in capsys.readouterr().err
+        assert len(list(tmp_path.glob("history.sqlite3.corrupt-*"))) == 1  # the file itself stays
+    finally:
+        if old is None:
+            del os.environ["LTU_DESKTOP_DATA"]
+        else:
+            os.environ["LTU_DESKTOP_DATA"] = old

@@ -1,8 +1,11 @@
-"""Export to Markdown and JSON, and the JSON back in as `batch --input`; the `history` command."""
+"""Export to Markdown and JSON (the answers of one "Ask both" side by side), and the JSON back in as
+`batch --input`; the `history` command."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -91,6 +94,51 @@ def test_markdown_export_reads_well(filled, tmp_path):
         assert part in text, part
     (tmp_path / "rain.wav").unlink()
     assert "file no longer there" in to_markdown([h.conversation(rain)])
+
+
+def test_an_export_follows_the_umask(filled, tmp_path):
+    h, _, _ = filled
+    old = os.umask(0o022)
+    try:
+        export(h, tmp_path / "out.json")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.json").stat().st_mode) == 0o644
+
+
+def _compared(h: History, conversation: int, group: str) -> list[int]:
+    ids = []
+    for model, answer, first, speed, tokens in (("LTU (ltu_ori_paper.bin)", "A dog barks | twice.\nThen rain.", 0.5,
+                                                  20.0, 9),
+                                                 ("LTU-AS (ltuas_long_noqa_a6.bin)", "A man speaks.", 0.8, 15.0, 4)):
+        m = h.ask(conversation, "What do you hear?", "hello there", (0.0, 10.0), model, "cpu", "fp32",
+                  {"temperature": 0.0, "compare": "shared base"}, compare_group=group)
+        h.finish(m, answer, "complete", {"first_token_s": first, "tokens_per_s": speed, "new_tokens": tokens,
+                                         "decode_s": 1.5, "device": "cpu", "precision": "fp32"})
+        ids.append(m)
+    return ids
+
+
+def test_a_comparison_is_saved_together_and_exported_side_by_side(tmp_path):
+    with History(tmp_path) as h:
+        conversation = h.new_conversation(h.add_clip(tmp_path / "a.wav", "hash", 12.0))
+        single = h.ask(conversation, "Is it loud?", "", (0.0, 10.0), "LTU", "cpu", "fp32", {})
+        h.finish(single, "Yes.", "complete", {"first_token_s": 0.1, "new_tokens": 2})
+        _compared(h, conversation, "g1")
+    with History(tmp_path) as h:  # after a restart
+        messages = h.conversation(conversation).messages
+        assert [m.compare_group for m in messages] == [None, "g1", "g1"]
+        export(h, tmp_path / "out.md")
+        export(h, tmp_path / "out.json")
+    md = (tmp_path / "out.md").read_text()
+    assert "### 1. Is it loud?" in md and "### 2. What do you hear? (asked 2 models)" in md
+    assert "| | **LTU (ltu_ori_paper.bin)** | **LTU-AS (ltuas_long_noqa_a6.bin)** |" in md
+    assert "| Answer | A dog barks \\| twice.<br>Then rain. | A man speaks. |" in md
+    assert "| First token | 0.50 s | 0.80 s |" in md and "| Speed | 20.0 tokens/s | 15.0 tokens/s |" in md
+    assert "| Whole answer | 2.00 s, 9 tokens | 2.30 s, 4 tokens |" in md and "- Memory: one base LLM shared" in md
+    rows = json.loads((tmp_path / "out.json").read_text())
+    assert [(r["model"], r["compare_group"]) for r in rows] == [
+        ("LTU", None), ("LTU (ltu_ori_paper.bin)", "g1"), ("LTU-AS (ltuas_long_noqa_a6.bin)", "g1")]
 
 
 def _main(argv: list[str]) -> int:
