@@ -76,6 +76,37 @@ def from_array(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, source: str 
     return Audio(np.ascontiguousarray(np.clip(x, -1.0, 1.0)), source)
 
 
+class IncomingAudio:
+    """A recording at 16 kHz as its pieces come in. Each piece is resampled once (soxr's streaming resampler keeps
+    its filter state across pieces) into a buffer that grows by doubling, so an update costs only the new audio."""
+
+    def __init__(self, sample_rate: int, source: str = "recording") -> None:
+        import soxr
+
+        self.source = source
+        self._resampler = None if sample_rate == SAMPLE_RATE else soxr.ResampleStream(
+            sample_rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+        self._buffer = np.zeros(0, np.float32)
+        self._n = 0
+
+    def append(self, samples: np.ndarray) -> None:
+        """Mono float32 samples at the recording's rate, in the order they were recorded."""
+        x = np.asarray(samples, np.float32)
+        if self._resampler is not None:
+            x = self._resampler.resample_chunk(x)
+        if self._n + len(x) > len(self._buffer):
+            grown = np.zeros(max(2 * len(self._buffer), self._n + len(x), 30 * SAMPLE_RATE), np.float32)
+            grown[:self._n] = self._buffer[:self._n]
+            self._buffer = grown
+        np.clip(np.nan_to_num(x), -1.0, 1.0, out=self._buffer[self._n:self._n + len(x)])
+        self._n += len(x)
+
+    @property
+    def audio(self) -> Audio:
+        """What has come in so far (a view: nothing is copied)."""
+        return Audio(self._buffer[:self._n], self.source)
+
+
 def load_audio(path: str | Path) -> Audio:
     """Read a file soundfile understands; every failure becomes an AudioError."""
     import soundfile as sf

@@ -11,6 +11,7 @@ of the press (with that short pre-roll) instead of from whenever the device is r
 
 from __future__ import annotations
 
+import bisect
 import queue
 import threading
 import time
@@ -102,7 +103,8 @@ class Recorder:
         self._writing = False
         self._preroll: list[np.ndarray] = []
         self._switch = threading.Lock()  # the callback's choice between pre-roll and queue vs. start()
-        self._taken: list[np.ndarray] = []  # what the file holds so far, for a transcript made while recording
+        self._taken: list[np.ndarray] = []  # what the file holds so far, for what the UI shows while recording
+        self._starts: list[int] = []  # the frame each of those blocks starts at
 
     @property
     def recording(self) -> bool:
@@ -181,7 +183,7 @@ class Recorder:
             sink = sf.SoundFile(str(self._path), "w", samplerate=rate, channels=1, subtype="PCM_16")
         except Exception as exc:
             raise RecorderError(f"Cannot write the recording to {self._path}: {exc}") from exc
-        self._frames, self._samplerate, self._level, self._taken = 0, rate, 0.0, []
+        self._frames, self._samplerate, self._level, self._taken, self._starts = 0, rate, 0.0, [], []
         self._error = self._warning = None
         self._blocks = queue.Queue()
         if self._armed is not None:
@@ -220,12 +222,19 @@ class Recorder:
             raise RecorderError(self._error)
         return self._path
 
-    def so_far(self) -> tuple[np.ndarray, int] | None:
-        """The take's samples written so far and their rate; None when not recording."""
-        if not self.recording:
-            return None
-        taken = list(self._taken)
-        return (np.concatenate(taken) if taken else np.zeros(0, np.float32)), self._samplerate
+    @property
+    def samplerate(self) -> int:
+        """The take's sample rate (the device's own); 0 before the first take."""
+        return self._samplerate
+
+    def since(self, frame: int = 0) -> np.ndarray:
+        """The take's samples written from `frame` on: a reader that remembers how far it got copies only what is
+        new, however long the take."""
+        n = len(self._taken)  # the writer adds a block's start before the block: both lists hold these n
+        if n == 0:
+            return np.zeros(0, np.float32)
+        i = max(0, bisect.bisect_right(self._starts, frame, 0, n) - 1)
+        return np.concatenate(self._taken[i:n])[max(0, frame - self._starts[i]):]
 
     def _on_block(self, indata, frames, time_info, status) -> None:
         if status.input_overflow:
@@ -248,6 +257,7 @@ class Recorder:
                 if block is None:
                     break
                 sink.write(block)
+                self._starts.append(self._frames)
                 self._taken.append(block)
                 self._frames += len(block)
                 if time.monotonic() - last_flush > FLUSH_EVERY_S:

@@ -23,7 +23,7 @@ from .message_bar import MessageBar
 from .model_status import ModelStatus
 from .session import WINDOW_S, ClipEntry, Exchange, display_name
 from .transcript_view import TranscriptView
-from .waveform_view import WaveformView
+from .waveform_view import GrowingEnvelope, WaveformView
 from .workers import (
     AnswerResult,
     AskRequest,
@@ -45,6 +45,7 @@ LTU_NOTE = ("This model does not read the transcript: it hears the sound only (t
             "The transcript is shown for you.")
 LIVE_EVERY_S = 5.0  # while recording, the take is transcribed again once this much more is recorded
 LIVE_POLL_MS = 500
+WAVE_MS = 100  # the recording's waveform is redrawn this often
 
 
 class Controller(QObject):
@@ -92,12 +93,17 @@ class Controller(QObject):
         self._autosave.timeout.connect(self._save_partial)
         self._live_source = None  # the Recorder while a take is being recorded
         self._live_path = ""  # that take's file: its clip gets the live transcript's rest transcribed
-        self._live_sent = 0.0  # seconds of the take the last live request held
+        self._live_frames = 0  # the take's samples sent to the worker so far
+        self._wave_frames = 0  # and drawn so far
+        self._wave: GrowingEnvelope | None = None
         self._live_shown: LiveResult | None = None
         self._live_clip: int | None = None  # the take's clip, once decoded
         self._live_timer = QTimer(self)
         self._live_timer.setInterval(LIVE_POLL_MS)
         self._live_timer.timeout.connect(self._live_tick)
+        self._wave_timer = QTimer(self)
+        self._wave_timer.setInterval(WAVE_MS)
+        self._wave_timer.timeout.connect(self._wave_tick)
 
         self.engine = EngineThread(loader)
         w = self.engine.worker
@@ -320,6 +326,8 @@ class Controller(QObject):
         self.clipAdded.emit(clip)
 
     def _decode_failed(self, path: str, message: str) -> None:
+        if path == self._live_path and self._live_clip is None and self._live_source is None:
+            self._show(self.current)  # the take's waveform gives way to the clip there is
         loads = self._loading.pop(path, [])
         for clip in loads:
             clip.loading = False
@@ -348,15 +356,19 @@ class Controller(QObject):
         self._show(clip)
 
     def _show(self, clip: ClipEntry | None) -> None:
+        if self._live_source is None:  # while a take is recorded, the waveform shows it
+            self._show_wave(clip)
+        self._show_transcript(clip)
+        self.chat.show_clip(clip.id if clip else None, clip.ask_problem() if clip else "")
+        self._update_stop()
+        self.clipSelected.emit(clip)
+
+    def _show_wave(self, clip: ClipEntry | None) -> None:
         if clip is None:
             self.waveform.set_clip(None, 0.0)
         else:
             note = "The audio of this clip cannot be used (see below)." if clip.missing else "Loading the audio…"
             self.waveform.set_clip(clip.envelope, clip.duration, clip.window_start, note)
-        self._show_transcript(clip)
-        self.chat.show_clip(clip.id if clip else None, clip.ask_problem() if clip else "")
-        self._update_stop()
-        self.clipSelected.emit(clip)
 
     def _open(self, clip: ClipEntry, conversation_id: int | None) -> None:
         """The first time: its saved transcript edit and newest conversation; later only another conversation."""
@@ -472,27 +484,51 @@ class Controller(QObject):
 
     # --- a take transcribed while it is being recorded ---------------------------------------
     def begin_live(self, path: str, recorder) -> None:
-        """`recorder` (audio.recorder.Recorder) is making the take: its `elapsed` seconds and `so_far()`."""
-        self._live_source, self._live_path, self._live_sent, self._live_shown = recorder, str(path), 0.0, None
+        """`recorder` (audio.recorder.Recorder) is making the take: its `elapsed` seconds, `samplerate` and
+        `since(frame)`; the waveform and the transcript panel show the take while it grows."""
+        self._live_source, self._live_path, self._live_shown = recorder, str(path), None
+        self._live_frames = self._wave_frames = 0
         self._live_clip = None
+        self._wave = GrowingEnvelope(recorder.samplerate)
         self._live_timer.start()
+        self._wave_timer.start()
+        self._wave_tick()
         self._show_transcript(self.current)
 
     def end_live(self) -> None:
         """The take ended; its clip, once decoded, has only the rest after the settled segments transcribed
-        (the panel shows the live segments until then)."""
+        (the panel shows the live segments, the waveform the take, until then)."""
+        recorder = self._live_source
         self._live_timer.stop()
+        self._wave_timer.stop()
+        if recorder is not None:
+            self._wave_tick()
         self._live_source = None
-        self._show_transcript(self.current)
+        if recorder is None or not recorder.elapsed:  # nothing was recorded: no clip is coming
+            self._show(self.current)
+        else:
+            self._show_transcript(self.current)
+
+    def _wave_tick(self) -> None:
+        """Only what was recorded since the last tick is read and reduced to columns."""
+        recorder, wave = self._live_source, self._wave
+        if recorder is None or wave is None:
+            return
+        new = recorder.since(self._wave_frames)
+        self._wave_frames += len(new)
+        wave.append(new)
+        self.waveform.show_recording(wave.columns, recorder.elapsed)
 
     def _live_tick(self) -> None:
         recorder = self._live_source
-        if recorder is None or recorder.elapsed - self._live_sent < LIVE_EVERY_S:
+        if recorder is None or not recorder.samplerate:
             return
-        taken = recorder.so_far() if self.model is not None and not self.engine.worker.busy() else None
-        if taken is not None:
-            self._live_sent = len(taken[0]) / taken[1]
-            self.engine.worker.submit(LiveRequest(self._live_path, *taken))
+        if recorder.elapsed - self._live_frames / recorder.samplerate < LIVE_EVERY_S:
+            return
+        if self.model is not None and not self.engine.worker.busy():
+            new = recorder.since(self._live_frames)
+            self._live_frames += len(new)
+            self.engine.worker.submit(LiveRequest(self._live_path, new, recorder.samplerate))
 
     def _live(self, result: LiveResult) -> None:
         if result.path != self._live_path:
@@ -759,6 +795,7 @@ class Controller(QObject):
         if self._asking is not None:
             self._asking.stop.set()
         self._live_timer.stop()
+        self._wave_timer.stop()
         self.files.close()
         clean = self.engine.close()
         self._autosave.stop()

@@ -15,6 +15,7 @@ from .session import WINDOW_S
 
 BINS = 4096
 SAMPLE_RATE = 16_000
+COLUMN_S = 0.01  # a recording's live waveform: one min/max column per 10 ms
 
 
 def envelope(samples: np.ndarray, bins: int = BINS) -> np.ndarray:
@@ -27,6 +28,37 @@ def envelope(samples: np.ndarray, bins: int = BINS) -> np.ndarray:
     lo = np.minimum.reduceat(samples, edges[:-1])
     hi = np.maximum.reduceat(samples, edges[:-1])
     return np.stack([lo, hi]).astype(np.float32)
+
+
+class GrowingEnvelope:
+    """Min and max per COLUMN_S of a recording as it comes in: each new piece is reduced once into a buffer that
+    grows by doubling, and the view paints these columns (100 a second), never the samples."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.step = max(1, int(sample_rate * COLUMN_S))
+        self._rest = np.zeros(0, np.float32)
+        self._cols = np.zeros((2, 0), np.float32)
+        self._n = 0
+
+    def append(self, samples: np.ndarray) -> None:
+        x = np.concatenate([self._rest, np.asarray(samples, np.float32)]) if len(self._rest) else samples
+        whole = len(x) // self.step * self.step
+        self._rest = np.array(x[whole:], np.float32)
+        if not whole:
+            return
+        blocks = np.asarray(x[:whole], np.float32).reshape(-1, self.step)
+        new = np.stack([blocks.min(axis=1), blocks.max(axis=1)])
+        if self._n + new.shape[1] > self._cols.shape[1]:
+            grown = np.zeros((2, max(2 * self._cols.shape[1], self._n + new.shape[1], 3000)), np.float32)
+            grown[:, :self._n] = self._cols[:, :self._n]
+            self._cols = grown
+        self._cols[:, self._n:self._n + new.shape[1]] = new
+        self._n += new.shape[1]
+
+    @property
+    def columns(self) -> np.ndarray | None:
+        """Shape (2, n), a view; None until the first column is complete."""
+        return self._cols[:, :self._n] if self._n else None
 
 
 def clock(seconds: float) -> str:
@@ -55,6 +87,7 @@ class WaveformView(QWidget):
         self._drag_offset: float | None = None
         self._mode = "none"  # none (no model yet) | heard | transcript (the model reads only the transcript)
         self._length = WINDOW_S
+        self._recording = False  # a take being recorded is drawn as it comes in, without a window
         self.setMinimumHeight(90)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -68,11 +101,23 @@ class WaveformView(QWidget):
     # --- state -----------------------------------------------------------------------------
     def set_clip(self, env: np.ndarray | None, duration: float, window_start: float = 0.0, note: str = "") -> None:
         """`note` replaces the hint drawn when there is no waveform (a clip whose audio is missing or loading)."""
-        self._env, self._duration, self._note = env, duration, note
+        self._env, self._duration, self._note, self._recording = env, duration, note, False
         self._start = self._clamp(window_start)
         self._playhead = None
         self._describe()
         self.update()
+
+    def show_recording(self, env: np.ndarray | None, duration: float) -> None:
+        """The take being recorded, `duration` seconds so far (GrowingEnvelope's columns); no window until it is
+        opened as a clip (set_clip)."""
+        self._env, self._duration, self._recording, self._playhead = env, duration, True, None
+        self._note = "Recording… the waveform appears as the sound comes in"
+        self._describe()
+        self.update()
+
+    @property
+    def recording(self) -> bool:
+        return self._recording
 
     def set_mode(self, mode: str, length: float = WINDOW_S) -> None:
         """"none" before a model is loaded, "heard" with the loaded model's window `length`, or "transcript"."""
@@ -94,6 +139,8 @@ class WaveformView(QWidget):
     def window_text(self) -> str:
         """What is written above the window: who hears it and its start-end times."""
         span = f"{clock(self._start)}–{clock(self._start + self.window_length())}"
+        if self._recording:
+            return f"● recording {clock(self._duration)}"
         if self._mode == "transcript":
             return "this model reads the transcript of the whole clip; it does not hear the audio"
         return f"model hears {span}" if self._mode == "heard" else f"window {span} (no model loaded yet)"
@@ -108,7 +155,7 @@ class WaveformView(QWidget):
             self.windowMoved.emit(start)
 
     def set_playhead(self, seconds: float | None) -> None:
-        self._playhead = seconds
+        self._playhead = None if self._recording else seconds
         self.update()
 
     def _clamp(self, start: float) -> float:
@@ -120,6 +167,10 @@ class WaveformView(QWidget):
             return
         end = self._start + self.window_length()
         span = f"{clock(self._start)} to {clock(end)}"
+        if self._recording:
+            self.setAccessibleDescription(f"Recording: {clock(self._duration)} so far.")
+            self.setToolTip("The take being recorded; once you stop, it opens as a clip with its window.")
+            return
         if self._mode == "heard":
             heard = f"the model hears {span}. Drag the window or use the arrow keys to move it"
             tip = f"The model hears {clock(self._start)}–{clock(end)}. Drag to move."
@@ -154,7 +205,7 @@ class WaveformView(QWidget):
 
     def window_rect(self) -> QRectF:
         """Empty when no window is shown (a model that reads only the transcript)."""
-        if self._mode == "transcript":
+        if self._mode == "transcript" or self._recording:
             return QRectF()
         r = self._plot()
         left, right = self._x(self._start), self._x(self._start + self.window_length())
@@ -178,7 +229,7 @@ class WaveformView(QWidget):
                        self._note or "Open, drop or record a clip to see its waveform")
             return
         window = self.window_rect()
-        heard = self._mode == "heard"
+        heard = self._mode == "heard" or self._recording
         neutral = QColor(text)
         neutral.setAlpha(150)
         edge_color = accent if heard else neutral
@@ -187,7 +238,7 @@ class WaveformView(QWidget):
             shade.setAlpha(40 if heard else 20)
             p.setBrush(shade)
             p.drawRoundedRect(window.adjusted(0, -2, 0, 2), 4, 4)
-        self._paint_wave(p, plot, window, text, accent if heard else neutral)
+        self._paint_wave(p, plot, plot if self._recording else window, text, accent if heard else neutral)
         if not window.isEmpty():
             p.setPen(QPen(edge_color, 2 if heard else 1, Qt.PenStyle.SolidLine if heard else Qt.PenStyle.DashLine))
             p.setBrush(Qt.BrushStyle.NoBrush)
@@ -267,7 +318,7 @@ class WaveformView(QWidget):
 
     # --- interaction -----------------------------------------------------------------------
     def mousePressEvent(self, event: QMouseEvent) -> None:
-        if self._duration <= 0 or event.button() != Qt.MouseButton.LeftButton:
+        if self._duration <= 0 or self._recording or event.button() != Qt.MouseButton.LeftButton:
             return
         x = event.position().x()
         if not self.window_rect().isEmpty() and self.window_rect().contains(QPointF(x, self.window_rect().center().y())):
@@ -282,7 +333,7 @@ class WaveformView(QWidget):
             self._start = self._clamp(self._t(x) - self._drag_offset)
             self._describe()
             self.update()
-        elif self._duration > 0:
+        elif self._duration > 0 and not self._recording:
             inside = not self.window_rect().isEmpty() and self.window_rect().contains(QPointF(x, self.window_rect().center().y()))
             self.setCursor(Qt.CursorShape.OpenHandCursor if inside else Qt.CursorShape.PointingHandCursor)
 
@@ -301,7 +352,7 @@ class WaveformView(QWidget):
             Qt.Key.Key_Home: 0.0,
             Qt.Key.Key_End: self._duration,
         }
-        if event.key() in moves and self._duration > 0 and self._mode != "transcript":
+        if event.key() in moves and self._duration > 0 and self._mode != "transcript" and not self._recording:
             self.set_window_start(moves[event.key()])
         else:
             super().keyPressEvent(event)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
+from ..audio.io import IncomingAudio
 from ..settings import ModelChoice
 
 
@@ -57,10 +58,11 @@ class TranscribeRequest:
 
 @dataclass
 class LiveRequest:
-    """The recording so far, to transcribe while it goes on (sent only while the worker is idle)."""
+    """What was recorded since the last request, to transcribe the take while it goes on (sent only while the
+    worker is idle; the worker keeps the take's audio so far)."""
 
     path: str
-    samples: object  # numpy float32 at `rate`
+    samples: object  # numpy float32 at `rate`: the new samples only
     rate: int
 
 
@@ -248,6 +250,7 @@ class EngineWorker(QObject):
         self._closing = False
         self._transcripts: dict[str, object] = {}  # by content hash, for the loaded engine
         self._live: dict[str, object] = {}  # engine LiveTranscript by recording path
+        self._takes: dict[str, IncomingAudio] = {}  # its audio so far, by path: kept when the model changes
         self._wake.connect(self._drain, Qt.ConnectionType.QueuedConnection)
         self._close.connect(self._shutdown, Qt.ConnectionType.QueuedConnection)
 
@@ -359,23 +362,28 @@ class EngineWorker(QObject):
             self._compare(request)
 
     def _transcribe(self, request: TranscribeRequest):
+        self._takes.pop(request.live, None)
         live = self._live.pop(request.live, None) if request.live else None
         if live is not None:
             return live.finish(request.audio)
         return self._engine.transcribe(request.audio, on_segment=lambda s: self.segment.emit(request, s))
 
     def _update_live(self, request: LiveRequest) -> None:
-        """Without a model (or one without ASR) nothing is transcribed live; Stop then transcribes the take."""
-        from ..audio.io import from_array
-
+        """The new samples join the take (resampled once); without a model (or one without ASR) nothing is
+        transcribed live, and Stop then transcribes the take."""
+        take = self._takes.get(request.path)
+        if take is None:  # one take at a time: an abandoned one is dropped
+            take = IncomingAudio(request.rate, request.path)
+            self._takes, self._live = {request.path: take}, {}
+        if len(request.samples):
+            take.append(request.samples)
         make = getattr(self._engine, "live_transcript", None)
-        if make is None or getattr(self._engine, "transcriber", True) is None or len(request.samples) == 0:
+        if make is None or getattr(self._engine, "transcriber", True) is None or not take.audio.duration:
             return
         live = self._live.get(request.path)
         if live is None:
-            self._live = {request.path: make()}  # one take at a time: an abandoned one is dropped
-            live = self._live[request.path]
-        segments = live.update(from_array(request.samples, request.rate, request.path))
+            live = self._live[request.path] = make()
+        segments = live.update(take.audio)
         self.live.emit(LiveResult(request.path, segments, len(live.settled), live.heard))
 
     def _load(self, request: LoadRequest) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ltu_desktop.audio.io import SAMPLE_RATE, AudioError, from_array, load_audio
+from ltu_desktop.audio.io import SAMPLE_RATE, AudioError, IncomingAudio, from_array, load_audio
 
 
 def _tone(rate, seconds=1.0, channels=1):
@@ -72,3 +72,23 @@ def test_missing_file_and_folder(tmp_path):
         load_audio(tmp_path / "nope.wav")
     with pytest.raises(AudioError, match="folder"):
         load_audio(tmp_path)
+
+
+def test_a_recording_resampled_piece_by_piece_sounds_like_the_whole_resampled_at_once():
+    """While a take is recorded each new piece is resampled once; the take so far is a view, never a copy."""
+    rate = 48_000
+    t = np.arange(int(6.3 * rate)) / rate
+    take = (0.4 * np.sin(2 * np.pi * 440 * t) * np.sin(2 * np.pi * 0.5 * t)).astype(np.float32)
+    incoming = IncomingAudio(rate, "take.wav")
+    before = None
+    for a in range(0, len(take), 7_351):  # pieces of any size, as the microphone hands them over
+        incoming.append(take[a:a + 7_351])
+        now = incoming.audio
+        if before is not None and len(before.samples):
+            assert np.shares_memory(now.samples, before.samples) and len(now.samples) >= len(before.samples)
+        before = now
+    whole = from_array(take, rate)
+    got = incoming.audio.samples
+    assert incoming.audio.source == "take.wav" and 0 <= len(whole.samples) - len(got) < 0.05 * SAMPLE_RATE
+    n = min(len(got), len(whole.samples)) - SAMPLE_RATE // 10
+    assert np.max(np.abs(got[:n] - whole.samples[:n])) < 1e-3
