@@ -6,6 +6,8 @@ Segments settle only up to a boundary that falls in a real pause (Whisper also e
 the next run starts in the quietest moment of that pause, so no word or phrase is split. Stop leaves
 only the unsettled rest, a few seconds, to transcribe. No prompt carries the settled text over: given text
 without its timestamps, Whisper stops cutting the rest into segments, and nothing would settle again.
+An update reads only the audio after the cut; the take so far comes from audio.io.IncomingAudio, which resamples
+each new piece once, so a long take costs no more per update than a short one with the same unsettled rest.
 """
 
 from __future__ import annotations
