@@ -501,23 +501,23 @@ class Controller(QObject):
         recorder = self._live_source
         self._live_timer.stop()
         self._wave_timer.stop()
-        if recorder is not None:
-            self._wave_tick()
         self._live_source = None
         if recorder is None or not recorder.elapsed:  # nothing was recorded: no clip is coming
             self._show(self.current)
-        else:
-            self._show_transcript(self.current)
+            return
+        self._wave_tick(recorder)
+        self._show_transcript(self.current)
 
-    def _wave_tick(self) -> None:
-        """Only what was recorded since the last tick is read and reduced to columns."""
-        recorder, wave = self._live_source, self._wave
+    def _wave_tick(self, stopped=None) -> None:
+        """Only what was recorded since the last tick is read and reduced to columns; `stopped`: the recorder
+        of the take that has just ended, drawn whole."""
+        recorder, wave = stopped or self._live_source, self._wave
         if recorder is None or wave is None:
             return
         new = recorder.since(self._wave_frames)
         self._wave_frames += len(new)
         wave.append(new)
-        self.waveform.show_recording(wave.columns, recorder.elapsed)
+        self.waveform.show_recording(wave.columns, recorder.elapsed, going=stopped is None)
 
     def _live_tick(self) -> None:
         recorder = self._live_source

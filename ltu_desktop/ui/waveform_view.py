@@ -88,6 +88,7 @@ class WaveformView(QWidget):
         self._mode = "none"  # none (no model yet) | heard | transcript (the model reads only the transcript)
         self._length = WINDOW_S
         self._recording = False  # a take being recorded is drawn as it comes in, without a window
+        self._going = False  # and it is still being recorded
         self.setMinimumHeight(90)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
@@ -107,10 +108,11 @@ class WaveformView(QWidget):
         self._describe()
         self.update()
 
-    def show_recording(self, env: np.ndarray | None, duration: float) -> None:
-        """The take being recorded, `duration` seconds so far (GrowingEnvelope's columns); no window until it is
-        opened as a clip (set_clip)."""
+    def show_recording(self, env: np.ndarray | None, duration: float, going: bool = True) -> None:
+        """The take being recorded, `duration` seconds so far (GrowingEnvelope's columns), or stopped (`going`
+        False) and about to open; no window until it is opened as a clip (set_clip)."""
         self._env, self._duration, self._recording, self._playhead = env, duration, True, None
+        self._going = going
         self._note = "Recording… the waveform appears as the sound comes in"
         self._describe()
         self.update()
@@ -140,7 +142,8 @@ class WaveformView(QWidget):
         """What is written above the window: who hears it and its start-end times."""
         span = f"{clock(self._start)}–{clock(self._start + self.window_length())}"
         if self._recording:
-            return f"● recording {clock(self._duration)}"
+            return f"● recording {clock(self._duration)}" if self._going else \
+                f"recorded {clock(self._duration)} · opening it…"
         if self._mode == "transcript":
             return "this model reads the transcript of the whole clip; it does not hear the audio"
         return f"model hears {span}" if self._mode == "heard" else f"window {span} (no model loaded yet)"
