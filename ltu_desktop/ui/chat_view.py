@@ -166,8 +166,6 @@ class ExchangeWidget(QWidget):
         self.train_button = QToolButton()
         self.train_button.setText("Use for Training…")
         self.train_button.setAccessibleName("Correct and use for training")
-        self.train_button.setToolTip("Correct this answer if it is wrong and use it to fine-tune the model "
-                                     "(Model > Fine-tune on My Clips)")
         self.train_button.clicked.connect(self.begin_correction)
         footer = QHBoxLayout()
         footer.setContentsMargins(0, 0, 0, 0)
@@ -206,6 +204,8 @@ class ExchangeWidget(QWidget):
         row = QWidget()
         self.training_mark = _label(name="training")
         self.training_mark.setAccessibleName("Used for training")
+        self.training_note = _label(name="note")
+        self.training_note.setAccessibleName("About training with this model")
         self.edit_button = edit = QToolButton()
         edit.setText("Edit…")
         edit.setAccessibleName("Edit the correction")
@@ -215,12 +215,16 @@ class ExchangeWidget(QWidget):
         drop.setAccessibleName("Stop using for training")
         drop.setToolTip("Stop using this answer for fine-tuning (your correction is kept)")
         drop.clicked.connect(self.unmark)
-        box = QHBoxLayout(row)
-        box.setContentsMargins(0, 0, 0, 0)
-        box.addWidget(self.training_mark, 1)
+        line = QHBoxLayout()
+        line.setContentsMargins(0, 0, 0, 0)
+        line.addWidget(self.training_mark, 1)
         for b in (edit, drop):
             b.setAutoRaise(True)
-            box.addWidget(b)
+            line.addWidget(b)
+        box = QVBoxLayout(row)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addLayout(line)
+        box.addWidget(self.training_note)
         row.hide()
         return row
 
@@ -232,9 +236,8 @@ class ExchangeWidget(QWidget):
         self.editor.setTabChangesFocus(True)
         self.editor.saved.connect(self.save_correction)
         self.editor.cancelled.connect(self.end_correction)
-        hint = _label("Correct the answer as it should be; it becomes what the model learns. The model's own "
-                      "answer is kept. Ctrl+Enter keeps it.", name="note")
-        keep = QPushButton("Use for Training")
+        self.hint = hint = _label(name="note")
+        self.keep_button = keep = QPushButton("Use for Training")
         keep.setObjectName("primary")
         keep.setAccessibleName("Use the corrected answer for training")
         keep.clicked.connect(self.save_correction)
@@ -255,6 +258,12 @@ class ExchangeWidget(QWidget):
         """Edit the answer in place (the text shown: the earlier correction, else the model's answer)."""
         if self.exchange.pending or not self.exchange.answer:
             return
+        name = self.view.untrainable
+        self.hint.setText((f"{name} cannot be fine-tuned: this answer is kept for fine-tuning an LTU-AS or LTU model. "
+                           "Correct it as it should be; " if name else
+                           "Correct the answer as it should be; it becomes what the model learns. ")
+                          + "the model's own answer is kept. Ctrl+Enter keeps it.")
+        self.keep_button.setText("Keep for Training" if name else "Use for Training")
         self.editor.setPlainText(self.exchange.shown_answer)
         lines = max(2, min(10, self.exchange.shown_answer.count("\n") + len(self.exchange.shown_answer) // 70 + 1))
         self.editor.setFixedHeight(self.editor.fontMetrics().lineSpacing() * lines + 14)
@@ -305,6 +314,10 @@ class ExchangeWidget(QWidget):
         self.training_mark.setToolTip(f"The model answered:\n{e.answer}" if corrected else "")
         self.drop_button.setVisible(e.for_training)
         self.edit_button.show()
+        name = self.view.untrainable if e.for_training and self.view.noted_mark == e.id else ""
+        self.training_note.setText(f"Kept for later: {name} cannot be fine-tuned, so marked answers wait for "
+                                   "Model > Fine-tune on My Clips with an LTU-AS or LTU model." if name else "")
+        self.training_note.setVisible(bool(name))
 
     def remark(self) -> None:
         self.refresh(self.exchange)
@@ -335,6 +348,11 @@ class ExchangeWidget(QWidget):
         self.copy_button.setVisible(done and bool(e.answer))
         self.regenerate_button.setVisible(done)
         self.train_button.setVisible(done and bool(e.answer) and not e.for_training and e.correction is None)
+        name = self.view.untrainable
+        self.train_button.setToolTip(
+            f"Correct this answer if it is wrong and keep it for fine-tuning. {name} cannot be fine-tuned: marked "
+            "answers wait in the history for Model > Fine-tune on My Clips with an LTU-AS or LTU model." if name else
+            "Correct this answer if it is wrong and use it to fine-tune the model (Model > Fine-tune on My Clips)")
         self.cancel_button.setVisible(e.state in ("queued", "waiting"))
         self.answer.setVisible(not self.editing)
         self.correction.setVisible(self.editing)
@@ -557,6 +575,8 @@ class ChatView(QWidget):
         self.stack.addWidget(self.none)
 
         self.mark_hearing_answers = False  # grounding marks also for models that hear (View menu)
+        self.untrainable = ""  # the loaded model's name when it cannot be fine-tuned (said where answers are marked)
+        self.noted_mark: int | None = None  # the exchange whose mark says so (the first under such a model)
         self.kind = "none"
         self.suggestions = QWidget()
         chips = FlowLayout(self.suggestions)
@@ -683,6 +703,20 @@ class ChatView(QWidget):
 
     def set_mark_hearing_answers(self, on: bool) -> None:
         self.mark_hearing_answers = on
+        self._refresh_all()
+
+    def set_untrainable(self, name: str = "") -> None:
+        """`name`: the loaded model, which cannot be fine-tuned. Marking stays possible (the marks wait in the
+        history for fine-tuning a model that can be), and where answers are marked it says so."""
+        self.untrainable = name
+        self._refresh_all()
+
+    def note_untrainable(self, exchange_id: int) -> None:
+        """This mark, the first under a model that cannot be fine-tuned, carries a line saying so."""
+        self.noted_mark = exchange_id
+        self._refresh_all()
+
+    def _refresh_all(self) -> None:
         for thread in self.threads.values():
             for widget in thread.widgets.values():
                 widget.remark()

@@ -172,6 +172,12 @@ class Controller(QObject):
         self.model = None
         self._show_model_kind()
 
+    def untrainable(self) -> str:
+        """The loaded model's short name when it cannot be fine-tuned (the demo); "" when it can or none is."""
+        if self.model is None or self.model.trainable:
+            return ""
+        return self.model.label.split(" (")[0].split(":")[0].strip() or "This model"
+
     def window_length(self) -> float:
         """How much the loaded model hears; the default window until one is loaded; 0 for a transcript reader."""
         if self.model is None:
@@ -186,6 +192,7 @@ class Controller(QObject):
         self.waveform.set_mode(state, self.window_length() or WINDOW_S)
         self.chat.set_model_kind("sounds" if sounds_only else state)
         self.transcript.set_unread_note(LTU_NOTE if sounds_only else "")
+        self.chat.set_untrainable(self.untrainable())
         self._show_window()
         self._offer_compare()
 
@@ -615,6 +622,8 @@ class Controller(QObject):
             text = correction.strip()
             e.correction = None if not text or text == e.answer.strip() else text
         e.for_training = use
+        if use and self.untrainable() and self.chat.noted_mark is None:
+            self.chat.note_untrainable(e.id)
         if not self.history.mark_for_training(e) and (not self.history.enabled or e.message_id is None):
             self.messages.show_message("This mark is kept for this session only: the answer is not in the history, "
                                        "where fine-tuning looks for marked answers.", "info")

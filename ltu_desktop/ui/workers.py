@@ -110,6 +110,7 @@ class ModelInfo:
     reads_transcript: bool = True  # False for LTU, which hears the sound only (the transcript is for the person)
     window_seconds: float = 10.0  # how much of the clip the model hears at once (0: nothing)
     asr_model: str = ""  # which ASR model makes the transcripts: the key of the stored ones
+    trainable: bool = True  # whether Model > Fine-tune can start from it (LTU-AS, LTU; not the demo)
     request: LoadRequest | None = None  # the load that made this model (on `loaded` only)
 
 
@@ -491,6 +492,8 @@ class EngineWorker(QObject):
         return AnswerResult(request, answer, ModelInfo(label, "", "", 0.0), dict(request.settings))
 
     def _model_info(self, engine=None) -> ModelInfo:
+        from ..train.model import TRAINABLE_KINDS  # torch, on this thread only
+
         engine = engine or self._engine
         try:
             memory = float(engine.memory_mb())
@@ -498,7 +501,8 @@ class EngineWorker(QObject):
             memory = 0.0
         return ModelInfo(engine.profile.describe(), str(engine.device), str(engine.precision), memory,
                          engine.hears_audio, bool(getattr(engine, "reads_transcript", True)),
-                         float(getattr(engine, "window_seconds", 10.0)), asr_key(engine))
+                         float(getattr(engine, "window_seconds", 10.0)), asr_key(engine),
+                         trainable=engine.profile.kind in TRAINABLE_KINDS)
 
     def _free(self) -> None:
         self._comparison = None

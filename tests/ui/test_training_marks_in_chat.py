@@ -9,7 +9,9 @@ import shutil
 
 from conftest import wait_clips, wait_done, write_tone
 from PySide6.QtCore import Qt
+from ui_fakes import FakeEngine
 
+from ltu_desktop.models.profiles import DEMO_LABEL
 from ltu_desktop.models.runs import runs_folder
 from ltu_desktop.settings import ModelChoice, Settings
 from ltu_desktop.ui.finetune_dialog import FinetuneDialog
@@ -63,6 +65,42 @@ def test_a_corrected_and_marked_answer_is_kept_across_a_restart_and_trained_on(m
     mark = again.history.history.training_marks()[w.exchange.message_id]
     assert (mark.use, mark.correction) == (False, CORRECTED)
     assert again.history.history.training_items() == []
+
+
+def test_under_the_demo_marks_are_kept_for_a_model_that_can_be_fine_tuned_and_it_says_so(make_window, qtbot,
+                                                                                           tone_file):
+    """The demo cannot be fine-tuned: marking stays (the marks wait in the history for an LTU-AS or LTU run), and
+    the button, the editor and the first mark say so; a model that can be fine-tuned drops the note."""
+    demo = FakeEngine(label=DEMO_LABEL, hears_audio=False, kind="demo")
+    engines = iter([demo, FakeEngine(label="LTU-AS (adapter.bin)")])
+    window = make_window(loader=lambda request, progress: next(engines))
+    window.add_files([tone_file])
+    wait_clips(qtbot, window, 1)
+    first = wait_done(qtbot, window.controller.ask("What is said?"))
+    second = wait_done(qtbot, window.controller.ask("Who speaks?"))
+    w = window.chat.widget(first.id)
+    assert w.train_button.isVisible() and "Demo cannot be fine-tuned" in w.train_button.toolTip()
+    assert "LTU-AS or LTU model" in w.train_button.toolTip()
+    qtbot.mouseClick(w.train_button, Qt.MouseButton.LeftButton)
+    assert w.hint.text().startswith("Demo cannot be fine-tuned: this answer is kept for fine-tuning an LTU-AS")
+    assert w.keep_button.text() == "Keep for Training"
+    qtbot.keyClick(w.editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert w.training_mark.text() == "✓ Used for training · as the model answered" and w.training_note.isVisible()
+    assert w.training_note.text().startswith("Kept for later: Demo cannot be fine-tuned")
+    assert [i.message_id for i in window.history.training_items()] == [first.message_id]
+
+    other = window.chat.widget(second.id)
+    qtbot.mouseClick(other.train_button, Qt.MouseButton.LeftButton)
+    qtbot.keyClick(other.editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert other.exchange.for_training and not other.training_note.isVisible()  # said once is enough
+
+    with qtbot.waitSignal(window.controller.modelLoaded, timeout=5000):
+        window.load_model()
+    assert not w.training_note.isVisible() and w.exchange.for_training  # the marks stay
+    assert len(window.history.training_items()) == 2
+    third = wait_done(qtbot, window.controller.ask("And then?"))
+    assert window.chat.widget(third.id).train_button.toolTip().startswith("Correct this answer if it is wrong and "
+                                                                          "use it to fine-tune")
 
 
 def test_a_finished_run_is_a_model_choice_with_its_card_and_loads(make_window, qtbot, tiny_profile, tmp_path,

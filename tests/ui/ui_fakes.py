@@ -25,8 +25,9 @@ SEGMENTS = (Segment(0.0, 1.5, " The meeting is on Monday."), Segment(1.5, 3.0, "
 
 class FakeEngine:
     def __init__(self, pieces=("The ", "speaker ", "sounds ", "calm."), delay: float = 0.0, label: str = "Fake model",
-                 fail_answer: Exception | None = None, transcribe_delay: float = 0.0, hears_audio: bool = True):
-        self.profile = SimpleNamespace(describe=lambda: label, name="fake")
+                 fail_answer: Exception | None = None, transcribe_delay: float = 0.0, hears_audio: bool = True,
+                 kind: str = "ltu-as"):
+        self.profile = SimpleNamespace(describe=lambda: label, name="fake", kind=kind)
         self.device, self.precision, self.hears_audio = "cpu", "fp32", hears_audio
         self.pieces, self.delay = list(pieces), delay
         self.fail_answer, self.transcribe_delay = fail_answer, transcribe_delay
