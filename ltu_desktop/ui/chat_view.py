@@ -564,6 +564,7 @@ class ChatView(QWidget):
     regenerateRequested = Signal(int)
     cancelRequested = Signal(int)
     trainingMarked = Signal(int, bool, object)  # exchange id, use for training, the corrected text (None: keep)
+    addModelRequested = Signal()  # the person wants a second model to compare with
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -611,7 +612,14 @@ class ChatView(QWidget):
         self.ask_both_button = QPushButton("Ask both")
         self.ask_both_button.setAccessibleName("Ask both models")
         self.ask_both_button.clicked.connect(self.send_both)
-        self._compare_reason = "Ask both needs a loaded model and a second one: load a model first."
+        self.add_model_button = QToolButton()
+        self.add_model_button.setText("Add a second model to compare answers…")
+        self.add_model_button.setAccessibleName("Add a second model to compare")
+        self.add_model_button.setToolTip("Ask both needs a second model on this computer: get one or choose your own "
+                                         "LTU or LTU-AS files in the model chooser")
+        self.add_model_button.setAutoRaise(True)
+        self.add_model_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.add_model_button.clicked.connect(self.addModelRequested)
         self.set_model_kind("none")
         side = QVBoxLayout()
         side.addWidget(self.send_button)
@@ -619,11 +627,16 @@ class ChatView(QWidget):
         composer = QHBoxLayout()
         composer.addWidget(self.input, 1)
         composer.addLayout(side)
+        self.compare_row = QWidget()
+        row = QHBoxLayout(self.compare_row)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(_label("Compare with", name="muted"))
+        row.addWidget(self.compare_models)
+        row.addWidget(self.ask_both_button)
         both = QHBoxLayout()
         both.addStretch(1)
-        both.addWidget(_label("Compare with", name="muted"))
-        both.addWidget(self.compare_models)
-        both.addWidget(self.ask_both_button)
+        both.addWidget(self.compare_row)
+        both.addWidget(self.add_model_button)
         self.reason = _label(name="note")
         self.reason.setAccessibleName("Why asking is off")
         self.reason.hide()
@@ -635,6 +648,7 @@ class ChatView(QWidget):
         layout.addWidget(self.suggestions)
         layout.addLayout(composer)
         layout.addLayout(both)
+        self.set_compare_models(None)
         self.set_enabled(False)
 
     # --- composer --------------------------------------------------------------------------
@@ -660,33 +674,29 @@ class ChatView(QWidget):
             self.input.clear()
             self.askBothRequested.emit(text, self.compare_models.currentIndex())
 
-    def set_compare_models(self, labels: list[str], reason: str = "") -> None:
-        """The models Ask both can set beside the loaded one; `reason` says why it is off (none, or no model)."""
+    def set_compare_models(self, labels: list[str] | None) -> None:
+        """The models Ask both can set beside the loaded one. None (no model loaded yet) shows nothing; no
+        labels (a single model) only the way to add a second one."""
         chosen = self.compare_models.currentText()
         self.compare_models.blockSignals(True)
         self.compare_models.clear()
-        self.compare_models.addItems(labels)
-        if chosen in labels:
+        self.compare_models.addItems(labels or [])
+        if labels and chosen in labels:
             self.compare_models.setCurrentIndex(labels.index(chosen))
         self.compare_models.blockSignals(False)
-        self._compare_reason = reason
+        self.compare_row.setVisible(bool(labels))
+        self.add_model_button.setVisible(labels == [])
         self._update_compare()
 
     def _update_compare(self) -> None:
-        usable = not self._compare_reason and self.compare_models.count() > 0
-        on = usable and self.send_button.isEnabled()
+        on = self.compare_models.count() > 0 and self.send_button.isEnabled()
         self.ask_both_button.setEnabled(on)
-        self.compare_models.setEnabled(usable)
-        if not usable:
-            tip = self._compare_reason
-        elif not on:
-            tip = "Open a clip with its audio to ask both models about it."
-        else:
-            tip = (f"Ask the loaded model and {self.compare_models.currentText()} the same question about the same "
-                   "clip: the answers appear side by side, each with its own timings.")
-        self.ask_both_button.setToolTip(tip)
-        self.compare_models.setToolTip(tip if not usable else "The second model for Ask both (only models whose "
-                                       "files are on this computer are listed)")
+        self.ask_both_button.setToolTip(
+            f"Ask the loaded model and {self.compare_models.currentText()} the same question about the same clip: "
+            "the answers appear side by side, each with its own timings." if on else
+            "Open a clip with its audio to ask both models about it.")
+        self.compare_models.setToolTip("The second model for Ask both (only models whose files are on this computer "
+                                       "are listed)")
 
     def set_model_kind(self, kind: str) -> None:
         """Suggest questions the loaded model can answer: about sounds and speech ("heard"), only about what is

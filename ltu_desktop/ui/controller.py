@@ -210,15 +210,8 @@ class Controller(QObject):
         return [o for o in self.compare_options if o.key != loaded]
 
     def _offer_compare(self) -> None:
-        choices = self.compare_choices()
-        if self.model is None:
-            why = "Ask both needs a loaded model and a second one: load a model first."
-        elif not choices:
-            why = ("Ask both needs a second model on this computer: get one in Model > Choose Model > Get models, "
-                   "or choose your own LTU or LTU-AS files there.")
-        else:
-            why = ""
-        self.chat.set_compare_models([o.label for o in choices], why)
+        """Nothing before a model is loaded; with it alone, the way to add a second one."""
+        self.chat.set_compare_models(None if self.model is None else [o.label for o in self.compare_choices()])
 
     def ask_both(self, question: str, index: int = 0) -> tuple[Exchange, Exchange] | None:
         """The loaded model and the chosen other one answer the same question about the same window, side by

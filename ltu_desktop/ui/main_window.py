@@ -283,6 +283,7 @@ class MainWindow(QMainWindow):
         self.waveform.seekRequested.connect(self.player_bar.play)
         self.transcript.seekRequested.connect(self.player_bar.play)
         self.model_status.chooseRequested.connect(self.choose_model)
+        self.chat.addModelRequested.connect(self.choose_model)
         self.clip_list.deleteRequested.connect(self.delete)
         self.clip_list.customContextMenuRequested.connect(self._clip_menu)
         c.clipSelected.connect(self._clip_selected)
@@ -357,7 +358,7 @@ class MainWindow(QMainWindow):
         """Tab goes the way the eye does: clips, waveform, transcript, chat, the question box, Send."""
         chain = [self.clip_list, self.waveform, self.transcript.segments, self.transcript.edit_button,
                  *self.chat.suggestion_buttons, self.chat.input, self.chat.send_button, self.chat.stop_button,
-                 self.chat.compare_models, self.chat.ask_both_button]
+                 self.chat.compare_models, self.chat.ask_both_button, self.chat.add_model_button]
         for a, b in zip(chain, chain[1:]):
             QWidget.setTabOrder(a, b)
 

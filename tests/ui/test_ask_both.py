@@ -27,7 +27,7 @@ def test_ask_both_answers_side_by_side_survives_a_restart_and_exports_both(make_
     ltu = make_tiny_ltu_profile(tmp_path_factory.mktemp("ltu"), tiny_profile.llm, tiny_profile.asr_whisper)
     window = make_window(real=True, autoload=False)
     chat = window.chat
-    assert not chat.ask_both_button.isEnabled() and "load a model" in chat.ask_both_button.toolTip()
+    assert not chat.compare_row.isVisible() and not chat.add_model_button.isVisible()  # nothing to compare yet
     with qtbot.waitSignal(window.controller.modelLoaded, timeout=60_000):
         window.load_model(profile=ltu)
     window.controller.set_compare_options([ModelOption("Tiny LTU-AS", profile=tiny_profile),
@@ -104,14 +104,25 @@ def test_a_second_model_that_cannot_load_fails_alone(make_window, qtbot, tone_fi
     assert second.state == "failed" and "/nowhere/llm" in second.error
 
 
-def test_ask_both_is_off_with_a_reason_without_a_second_model(make_window, qtbot, tone_file):
+def test_one_model_alone_offers_a_way_to_add_a_second_not_an_empty_box(make_window, qtbot, tone_file,
+                                                                        monkeypatch):
+    from ltu_desktop.ui.model_dialog import ModelDialog
+
     window = make_window()
     qtbot.waitUntil(lambda: window.controller.model is not None, timeout=5000)
     window.controller.set_compare_options([])
     _ready_clip(qtbot, window, tone_file)
-    button = window.chat.ask_both_button
-    assert window.chat.send_button.isEnabled() and not button.isEnabled()
-    assert "second model" in button.toolTip() and not window.chat.compare_models.isEnabled()
+    chat = window.chat
+    assert chat.send_button.isEnabled() and not chat.compare_row.isVisible()
+    assert chat.add_model_button.isVisible() and chat.add_model_button.text() == "Add a second model to compare answers…"
+    opened = []
+    monkeypatch.setattr(ModelDialog, "exec", lambda self: opened.append(self) or 0)
+    qtbot.mouseClick(chat.add_model_button, Qt.MouseButton.LeftButton)
+    assert len(opened) == 1 and chat.add_model_button.isVisible()  # the chooser, where models are got or chosen
+
+    window.controller.set_compare_options([ModelOption("Other model", ModelChoice("files", llm="/x", adapter="/y"))])
+    assert chat.compare_row.isVisible() and not chat.add_model_button.isVisible()
+    assert chat.ask_both_button.isEnabled() and chat.compare_models.currentText() == "Other model"
 
 
 def test_a_model_that_hears_but_does_not_read_says_so_and_suggests_sound_questions(make_window, qtbot):
