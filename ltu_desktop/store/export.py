@@ -33,6 +33,8 @@ def message_record(conversation: Conversation, m: MessageRecord) -> dict:
         row["input"] = m.transcript_used
     row |= {
         "pred": m.answer,
+        "correction": m.correction,
+        "for_training": m.for_training,
         "status": m.status,
         "error": m.error,
         "window_s": list(m.window) if m.window else None,
@@ -82,6 +84,11 @@ def _message_md(i: int, m: MessageRecord) -> list[str]:
     if head != m.question.strip():
         lines += ["**Question**", "", _quote(m.question), ""]
     lines += [f"**Answer**{status}", "", _quote(m.answer) if m.answer else "_(no answer)_", ""]
+    if m.correction is not None:
+        used = " (used for training)" if m.for_training else ""
+        lines += [f"**Your correction**{used}", "", _quote(m.correction), ""]
+    elif m.for_training:
+        lines += ["- Used for training as the model answered"]
     if m.error:
         lines += [f"- Error: {m.error}"]
     run = " · ".join(x for x in (m.profile, m.device, m.precision) if x)
@@ -139,6 +146,10 @@ def _compared_md(i: int, ms: Sequence[MessageRecord]) -> list[str]:
         return f"{m.window[0]:.2f}–{m.window[1]:.2f} s" if m.window else "–"
 
     rows = (("Answer", answer),
+            *((("Your correction", lambda m: _cell(m.correction) if m.correction is not None else "–"),)
+              if any(m.correction is not None for m in ms) else ()),
+            *((("Used for training", lambda m: "yes" if m.for_training else "–"),)
+              if any(m.for_training for m in ms) else ()),
             ("First token", lambda m: f"{m.first_token_s:.2f} s" if m.first_token_s is not None else "–"),
             ("Speed", lambda m: f"{m.tokens_per_s:.1f} tokens/s" if m.tokens_per_s else "–"),
             ("Whole answer", lambda m: f"{_whole_s(m):.2f} s, {m.token_count or 0} tokens"
@@ -152,7 +163,7 @@ def _compared_md(i: int, ms: Sequence[MessageRecord]) -> list[str]:
     how = next((m.settings.get("compare") for m in ms if (m.settings or {}).get("compare")), None)
     if how:
         lines += [f"- Memory: {COMPARED.get(how, how)}"]
-    settings = {k: v for k, v in (first.settings or {}).items() if k not in ("compare", "mode")}
+    settings = {k: v for k, v in (first.settings or {}).items() if k not in ("compare", "compare_with", "mode")}
     if settings:
         lines += [f"- Settings: {_settings_line(settings)}"]
     lines += [f"- Asked: {_when(first.created_at)}"]

@@ -178,7 +178,7 @@ class History(Database):
             ids = [r["id"] for r in rows]
             marks = ",".join("?" * len(ids))
             messages: dict[int, list[MessageRecord]] = {i: [] for i in ids}
-            for m in self._rows(f"SELECT * FROM messages WHERE conversation_id IN ({marks}) ORDER BY id", ids):
+            for m in self._rows(f"{_MESSAGES} WHERE m.conversation_id IN ({marks}) ORDER BY m.id", ids):
                 messages[m["conversation_id"]].append(_message(m))
             clip_ids = sorted({r["clip_id"] for r in rows})
             clips = {r["id"]: self._clip(r) for r in self._rows(
@@ -271,7 +271,7 @@ class History(Database):
              message_id))
 
     def message(self, message_id: int) -> MessageRecord:
-        rows = self._rows("SELECT * FROM messages WHERE id = ?", (message_id,))
+        rows = self._rows(f"{_MESSAGES} WHERE m.id = ?", (message_id,))
         if not rows:
             raise KeyError(f"no message {message_id}")
         return _message(rows[0])
@@ -315,9 +315,14 @@ class History(Database):
                 for r in rows]
 
 
+_MESSAGES = ("SELECT m.*, t.correction AS correction, t.for_training AS for_training FROM messages m"
+             " LEFT JOIN training_marks t ON t.message_id = m.id")
+
+
 def _message(r: sqlite3.Row) -> MessageRecord:
     return MessageRecord(
         r["id"], r["conversation_id"], r["question"], r["answer"], r["status"], r["error"], r["transcript_used"],
         r["window_start"], r["window_end"], r["profile"], r["device"], r["precision"],
         json.loads(r["settings_json"] or "{}"), json.loads(r["stats_json"] or "{}"), r["first_token_s"],
-        r["tokens_per_s"], r["token_count"], r["created_at"], r["updated_at"], r["compare_group"])
+        r["tokens_per_s"], r["token_count"], r["created_at"], r["updated_at"], r["compare_group"], r["correction"],
+        bool(r["for_training"]))

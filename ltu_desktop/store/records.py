@@ -53,6 +53,8 @@ class MessageRecord:
     created_at: float = 0.0
     updated_at: float = 0.0
     compare_group: str | None = None  # shared by the answers of several models to one question
+    correction: str | None = None  # the person's corrected answer (training marks); `answer` stays the model's
+    for_training: bool = False
 
     @property
     def window(self) -> tuple[float, float] | None:

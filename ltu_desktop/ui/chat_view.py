@@ -434,7 +434,7 @@ HOW = {"shared base": "one base LLM shared: each model's adapter is switched on 
 
 class SideAnswer(ExchangeWidget):
     """One model's answer in a comparison: headed by its model, with its own timings; the question is shown once
-    above the sides, and regenerating is Ask both's to do."""
+    above the sides, and Regenerate below them asks both again."""
 
     def __init__(self, exchange: Exchange, view: ChatView, changed: Callable[[], None], first: bool) -> None:
         super().__init__(exchange, view)
@@ -496,17 +496,27 @@ class ComparisonWidget(QWidget):
         q_row.addWidget(bubble)
         self.how = _label(name="note")
         self.how.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.regenerate_button = QToolButton()
+        self.regenerate_button.setText("Regenerate both")
+        self.regenerate_button.setAccessibleName("Regenerate both answers")
+        self.regenerate_button.setToolTip("Ask the loaded model and the same other model again, side by side")
+        self.regenerate_button.setAutoRaise(True)
+        self.regenerate_button.clicked.connect(lambda: view.regenerateRequested.emit(self.sides[0].exchange_id))
         self.sides: list[SideAnswer] = []
         row = QHBoxLayout()
         for i, e in enumerate(exchanges):
             side = SideAnswer(e, view, self._show_how, i == 0)
             row.addWidget(side, 1)
             self.sides.append(side)
+        footer = QHBoxLayout()
+        footer.addStretch(1)
+        footer.addWidget(self.regenerate_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 4)
         layout.addLayout(q_row)
         layout.addWidget(self.how)
         layout.addLayout(row)
+        layout.addLayout(footer)
         self._show_how()
 
     def _show_how(self) -> None:
@@ -515,6 +525,7 @@ class ComparisonWidget(QWidget):
         how = next((s.exchange.settings.get("compare") for s in self.sides if s.exchange.settings.get("compare")),
                    "")
         self.how.setText("Asked both" + (f" · {HOW[how]}" if how in HOW else ""))
+        self.regenerate_button.setVisible(not any(s.exchange.pending for s in self.sides))
 
 
 class ChatThread(QScrollArea):

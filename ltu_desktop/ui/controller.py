@@ -217,18 +217,23 @@ class Controller(QObject):
         """The loaded model and the chosen other one answer the same question about the same window, side by
         side; the worker shares one base between them or lets them take turns (engine.compare decides)."""
         choices = self.compare_choices()
+        return self._ask_both(question, choices[index]) if 0 <= index < len(choices) else None
+
+    def _ask_both(self, question: str, other: ModelOption, regenerated: bool = False
+                  ) -> tuple[Exchange, Exchange] | None:
         clip = self.current
         question = question.strip()
-        if clip is None or not question or not 0 <= index < len(choices) or self.model is None:
+        if clip is None or not question or self.model is None:
             return None
         if clip.ask_problem():
             self.messages.show_message(clip.ask_problem(), "info")
             return None
-        other, group = choices[index], uuid.uuid4().hex[:12]
+        group = uuid.uuid4().hex[:12]
         sides = []
         for i, label in enumerate((self.model.label, other.label)):
-            e, request = self._new_exchange(clip, question)
+            e, request = self._new_exchange(clip, question, regenerated)
             e.model, e.compare_group, request.side = label, group, i
+            e.settings["compare_with"] = other.key  # what Regenerate asks again, also after a restart
             if i:
                 e.settings.pop("mode", None)
                 if other.reads_only:
@@ -601,9 +606,24 @@ class Controller(QObject):
             self.history.partial(e.message_id, e.answer)
 
     def regenerate(self, exchange_id: int) -> None:
+        """Ask again; a comparison is asked again as a pair (the loaded model and the same other one), so its
+        answers stay side by side under the same question, window and settings."""
         old = self.current.find(exchange_id) if self.current else None
-        if old is not None:
+        if old is None:
+            return
+        if not old.compare_group:
             self.ask(old.question, regenerated=True)
+            return
+        key = old.settings.get("compare_with")
+        other = next((o for o in self.compare_choices() if o.key == key), None)
+        if other is None:
+            second = [x for x in self.current.exchanges if x.compare_group == old.compare_group][-1]
+            self.messages.show_message(
+                f"{second.model.split(':')[0].strip() or 'The other model'} cannot answer again beside the loaded "
+                "model (it is the loaded one now, or its files are gone): choose a model under the question box and "
+                "press Ask both.", "info")
+            return
+        self._ask_both(old.question, other, regenerated=True)
 
     def mark_for_training(self, exchange_id: int, use: bool, correction: object = None) -> None:
         """Use a finished answer, as the person corrected it, for fine-tuning (or stop using it). The correction is
@@ -729,10 +749,8 @@ class Controller(QObject):
             e.answer = answer.text
             e.transcript_used = answer.transcript_used
             e.stats = answer.stats.to_dict() if answer.stats.device else {}
-            compare = e.settings.get("compare")
-            e.settings = dict(result.settings)
-            if compare:
-                e.settings["compare"] = compare
+            kept = {k: e.settings[k] for k in ("compare", "compare_with") if k in e.settings}
+            e.settings = dict(result.settings) | kept
             if not answer.heard_audio:
                 e.settings["mode"] = "transcript"  # what the model really did, for the history and exports
             if side and answer.heard_audio and result.window:

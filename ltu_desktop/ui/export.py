@@ -17,7 +17,8 @@ def _message(i: int, conversation_id: int, e: Exchange) -> MessageRecord:
         e.transcript_used if e.state in ("done", "stopped") else e.transcript_used or None,
         e.window[0] if e.window else None, e.window[1] if e.window else None, e.model or None, e.device or None, e.precision or None,
         dict(e.settings), dict(e.stats), e.stats.get("first_token_s"), e.stats.get("tokens_per_s"),
-        e.stats.get("new_tokens"), e.asked_at, e.answered_at or e.asked_at, e.compare_group or None)
+        e.stats.get("new_tokens"), e.asked_at, e.answered_at or e.asked_at, e.compare_group or None, e.correction,
+        e.for_training)
 
 
 def session_conversations(clips: list[ClipEntry]) -> list[Conversation]:

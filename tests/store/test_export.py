@@ -141,6 +141,27 @@ def test_a_comparison_is_saved_together_and_exported_side_by_side(tmp_path):
         ("LTU", None), ("LTU (ltu_ori_paper.bin)", "g1"), ("LTU-AS (ltuas_long_noqa_a6.bin)", "g1")]
 
 
+def test_corrections_and_training_marks_are_exported_beside_the_models_answers(tmp_path):
+    with History(tmp_path) as h:
+        conversation = h.new_conversation(h.add_clip(tmp_path / "a.wav", "hash", 12.0))
+        single = h.ask(conversation, "Is it loud?", "", (0.0, 10.0), "LTU", "cpu", "fp32", {})
+        h.finish(single, "Yes.", "complete", {})
+        h.mark_for_training(single, True, "No, it is quiet.")
+        first, second = _compared(h, conversation, "g1")
+        h.mark_for_training(second, True, "A woman speaks | softly.")
+        h.mark_for_training(first, False)
+        assert h.message(second).answer == "A man speaks." and h.message(second).correction.startswith("A woman")
+        export(h, tmp_path / "out.md")
+        export(h, tmp_path / "out.json")
+    md = (tmp_path / "out.md").read_text()
+    assert "**Answer**\n\n> Yes.\n\n**Your correction** (used for training)\n\n> No, it is quiet." in md
+    assert "| Your correction | – | A woman speaks \\| softly. |" in md and "| Used for training | – | yes |" in md
+    rows = json.loads((tmp_path / "out.json").read_text())
+    assert [(r["pred"], r["correction"], r["for_training"]) for r in rows] == [
+        ("Yes.", "No, it is quiet.", True), ("A dog barks | twice.\nThen rain.", None, False),
+        ("A man speaks.", "A woman speaks | softly.", True)]
+
+
 def _main(argv: list[str]) -> int:
     from ltu_desktop.cli import main
 

@@ -73,6 +73,55 @@ def test_ask_both_answers_side_by_side_survives_a_restart_and_exports_both(make_
     assert rows[0]["compare_group"] == rows[1]["compare_group"] and all(r["first_token_s"] for r in rows)
 
 
+def test_regenerate_asks_the_pair_again_and_a_corrected_side_shows_in_the_export(
+        make_window, qtbot, tiny_profile, long_file, tmp_path_factory, tmp_path):
+    """A comparison is regenerated as a pair (same question, the loaded model and the same other one, side by
+    side), also after a restart; a correction of one side is in the side-by-side export."""
+    ltu = make_tiny_ltu_profile(tmp_path_factory.mktemp("ltu"), tiny_profile.llm, tiny_profile.asr_whisper)
+    window = make_window(real=True, autoload=False)
+    chat, other = window.chat, ModelOption("Tiny LTU-AS", profile=tiny_profile)
+    with qtbot.waitSignal(window.controller.modelLoaded, timeout=60_000):
+        window.load_model(profile=ltu)
+    window.controller.set_compare_options([other])
+    clip = _ready_clip(qtbot, window, long_file)
+    window.controller.generation = {"temperature": 0.0, "max_new_tokens": 4}
+    first, second = window.controller.ask_both("What sounds do you hear?")
+    comparison = chat.widget(first.id).parentWidget()
+    assert not comparison.regenerate_button.isVisible()  # not while they answer
+    wait_done(qtbot, second, timeout=60_000)
+    assert comparison.regenerate_button.isVisible() and not chat.widget(first.id).regenerate_button.isVisible()
+
+    qtbot.mouseClick(comparison.regenerate_button, Qt.MouseButton.LeftButton)
+    a, b = clip.exchanges[-2:]
+    wait_done(qtbot, b, timeout=60_000)
+    assert len(clip.exchanges) == 4 and a.compare_group == b.compare_group not in ("", first.compare_group)
+    assert (a.model, b.model) == (first.model, second.model) and a.question == first.question
+    assert a.regenerated and b.regenerated and a.state == b.state == "done"
+    assert isinstance(chat.widget(b.id).parentWidget(), ComparisonWidget)
+    assert all("regenerated" in chat.widget(e.id).note.text() for e in (a, b))
+
+    w = chat.widget(second.id)
+    qtbot.mouseClick(w.train_button, Qt.MouseButton.LeftButton)
+    w.editor.setPlainText("Someone speaks over a hum.")
+    qtbot.keyClick(w.editor, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    md, js = tmp_path / "chats.md", tmp_path / "chats.json"
+    assert window.history.export(md, None, None) == 4 and window.history.export(js, None, None) == 4
+    text = md.read_text()
+    assert "| Your correction | – | Someone speaks over a hum. |" in text and "| Used for training | – | yes |" in text
+    rows = json.loads(js.read_text())
+    assert rows[1]["correction"] == "Someone speaks over a hum." and rows[1]["pred"] == second.answer
+    assert rows[1]["for_training"] and rows[0]["correction"] is None and not rows[0]["for_training"]
+
+    window.close()  # after a restart the pair knows its other model
+    again = make_window(autoload=False)
+    restored = next(iter(again.controller.clips.values()))
+    again.controller.select(restored.id)
+    assert restored.exchanges[1].settings["compare_with"] == other.key
+    again.controller.regenerate(restored.exchanges[0].id)  # no model loaded here: it says what to do instead
+    assert "cannot answer again beside the loaded model" in again.messages.text()
+    assert len(restored.exchanges) == 4
+
+
 def test_stop_ends_both_answers(make_window, qtbot, tone_file):
     """Stop during the first model's answer keeps its text, and the second model never starts."""
     window = make_window(engine=FakeEngine(pieces=["word "] * 200, delay=0.02))
