@@ -4,12 +4,12 @@ The main window builds widgets and menus; this object decides what a click or a 
 means for the session's data (ui.session), which view to refresh and what the history saves. It
 never waits on the engine: file decoding and everything the engine does happen on worker threads;
 history writes are short SQLite commits on this thread, a streamed answer at most every SAVE_MS.
+Ask both (compare_controller.Comparing) and a take being recorded (live_controller.LiveTake) are mixed in.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import replace
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -17,13 +17,14 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from ..settings import ModelChoice
 from .chat_view import ChatView
 from .clip_list import ClipList
-from .compare_models import ModelOption, model_key
+from .compare_controller import Comparing
 from .history_bridge import CLOSED, HistoryBridge, conversation_label, entry_for, exchange_for
+from .live_controller import LiveTake
 from .message_bar import MessageBar
 from .model_status import ModelStatus
 from .session import WINDOW_S, ClipEntry, Exchange, display_name
 from .transcript_view import TranscriptView
-from .waveform_view import GrowingEnvelope, WaveformView
+from .waveform_view import WaveformView
 from .workers import (
     AnswerResult,
     AskRequest,
@@ -31,8 +32,6 @@ from .workers import (
     CompareRequest,
     DecodedFile,
     EngineThread,
-    LiveRequest,
-    LiveResult,
     Loader,
     LoadRequest,
     ModelInfo,
@@ -43,12 +42,9 @@ from .workers import (
 SAVE_MS = 300  # a streaming answer is saved this often: a crash loses at most this much of it
 LTU_NOTE = ("This model does not read the transcript: it hears the sound only (the window on the waveform). "
             "The transcript is shown for you.")
-LIVE_EVERY_S = 5.0  # while recording, the take is transcribed again once this much more is recorded
-LIVE_POLL_MS = 500
-WAVE_MS = 100  # the recording's waveform is redrawn this often
 
 
-class Controller(QObject):
+class Controller(Comparing, LiveTake, QObject):
     clipAdded = Signal(object)  # ClipEntry
     clipSelected = Signal(object)  # ClipEntry or None
     transcriptReady = Signal(object)  # ClipEntry
@@ -79,8 +75,6 @@ class Controller(QObject):
         self.current: ClipEntry | None = None
         self.model: ModelInfo | None = None
         self.generation: dict = {}
-        self.compare_options: list[ModelOption] = []  # what "Ask both" may set beside the loaded model
-        self._compares: dict[str, list[Exchange]] = {}  # the sides of each comparison until all have ended
         self._asking: AskRequest | None = None
         self._requests: dict[int, AskRequest] = {}
         self._pending: dict[int, Exchange] = {}  # by exchange id, until it ends (even if its chat is not shown)
@@ -91,19 +85,8 @@ class Controller(QObject):
         self._autosave.setSingleShot(True)
         self._autosave.setInterval(SAVE_MS)
         self._autosave.timeout.connect(self._save_partial)
-        self._live_source = None  # the Recorder while a take is being recorded
-        self._live_path = ""  # that take's file: its clip gets the live transcript's rest transcribed
-        self._live_frames = 0  # the take's samples sent to the worker so far
-        self._wave_frames = 0  # and drawn so far
-        self._wave: GrowingEnvelope | None = None
-        self._live_shown: LiveResult | None = None
-        self._live_clip: int | None = None  # the take's clip, once decoded
-        self._live_timer = QTimer(self)
-        self._live_timer.setInterval(LIVE_POLL_MS)
-        self._live_timer.timeout.connect(self._live_tick)
-        self._wave_timer = QTimer(self)
-        self._wave_timer.setInterval(WAVE_MS)
-        self._wave_timer.timeout.connect(self._wave_tick)
+        self._init_compare()
+        self._init_live()
 
         self.engine = EngineThread(loader)
         w = self.engine.worker
@@ -196,75 +179,6 @@ class Controller(QObject):
         self._show_window()
         self._offer_compare()
 
-    # --- comparing -------------------------------------------------------------------------
-    def set_compare_options(self, options: list[ModelOption]) -> None:
-        self.compare_options = list(options)
-        self._offer_compare()
-
-    def compare_choices(self) -> list[ModelOption]:
-        """The options without the loaded model itself."""
-        if self.model is None:
-            return []
-        request = self.model.request or self._good
-        loaded = model_key(request.choice, request.profile) if request is not None else ""
-        return [o for o in self.compare_options if o.key != loaded]
-
-    def _offer_compare(self) -> None:
-        """Nothing before a model is loaded; with it alone, the way to add a second one."""
-        self.chat.set_compare_models(None if self.model is None else [o.label for o in self.compare_choices()])
-
-    def ask_both(self, question: str, index: int = 0) -> tuple[Exchange, Exchange] | None:
-        """The loaded model and the chosen other one answer the same question about the same window, side by
-        side; the worker shares one base between them or lets them take turns (engine.compare decides)."""
-        choices = self.compare_choices()
-        return self._ask_both(question, choices[index]) if 0 <= index < len(choices) else None
-
-    def _ask_both(self, question: str, other: ModelOption, regenerated: bool = False
-                  ) -> tuple[Exchange, Exchange] | None:
-        clip = self.current
-        question = question.strip()
-        if clip is None or not question or self.model is None:
-            return None
-        if clip.ask_problem():
-            self.messages.show_message(clip.ask_problem(), "info")
-            return None
-        group = uuid.uuid4().hex[:12]
-        sides = []
-        for i, label in enumerate((self.model.label, other.label)):
-            e, request = self._new_exchange(clip, question, regenerated)
-            e.model, e.compare_group, request.side = label, group, i
-            e.settings["compare_with"] = other.key  # what Regenerate asks again, also after a restart
-            if i:
-                e.settings.pop("mode", None)
-                if other.reads_only:
-                    e.settings["mode"], e.window = "transcript", None
-                e.progress = f"Answers after {self.model.label.split(':')[0].strip()}."
-                request.stop = sides[0][1].stop  # one Stop for both
-                run = (other.label, self.model.device, self.model.precision)
-            else:
-                run = None
-            self._save_question(clip, e, run)
-            sides.append((e, request))
-        self._compares[group] = [e for e, _ in sides]
-        self.chat.add_comparison(clip.id, self._compares[group])
-        self.engine.worker.submit(CompareRequest(tuple(r for _, r in sides), other))
-        return sides[0][0], sides[1][0]
-
-    def _compared(self, request: CompareRequest, how: str) -> None:
-        """How the two shared the memory, shown over both answers and saved with them (the first has ended)."""
-        second = self._exchange(request.sides[1])
-        for e in self._compares.get(second.compare_group, []) if second is not None else []:
-            e.settings["compare"] = how
-            if not e.pending:
-                self.history.finish(e)
-            self.chat.refresh(e)
-
-    def _compare_progress(self, request: AskRequest, stage: str) -> None:
-        e = self._exchange(request)
-        if e is not None and not e.answer:
-            e.progress = f"Loading this model: {stage}"
-            self.chat.refresh(e)
-
     def _show_window(self) -> None:
         clip = self.current
         heard = self.model is not None and self.model.hears_audio
@@ -317,9 +231,7 @@ class Controller(QObject):
         clip.path = record.path if record is not None else f.path
         if record is not None and clip.store_id is None:
             clip.store_id = record.id
-        live = f.path if f.recorded and f.path == self._live_path and self._live_clip is None else ""
-        if live:
-            self._live_clip = clip.id
+        live = self._claim_take(f.path, clip.id) if f.recorded else ""
         self.engine.worker.submit(TranscribeRequest(clip.id, clip.audio, self.history.transcripts(f.content_hash),
                                                     live))
         if new:
@@ -331,7 +243,7 @@ class Controller(QObject):
         self.clipAdded.emit(clip)
 
     def _decode_failed(self, path: str, message: str) -> None:
-        if path == self._live_path and self._live_clip is None and self._live_source is None:
+        if self._unopened_take(path):
             self._show(self.current)  # the take's waveform gives way to the clip there is
         loads = self._loading.pop(path, [])
         for clip in loads:
@@ -361,7 +273,7 @@ class Controller(QObject):
         self._show(clip)
 
     def _show(self, clip: ClipEntry | None) -> None:
-        if self._live_source is None:  # while a take is recorded, the waveform shows it
+        if not self.recording:  # while a take is recorded, the waveform shows it
             self._show_wave(clip)
         self._show_transcript(clip)
         self.chat.show_clip(clip.id if clip else None, clip.ask_problem() if clip else "")
@@ -476,77 +388,12 @@ class Controller(QObject):
         if clip is self.current:
             self._show_transcript(clip)
 
-    def _show_transcript(self, clip: ClipEntry | None) -> None:
-        """While a take is being recorded the panel shows its live transcript, else the clip's."""
-        live = self._live_shown
-        finishing = clip is not None and clip.id == self._live_clip and clip.transcript_state in ("pending", "running")
-        if self._live_source is not None or (finishing and live is not None):
-            self.transcript.show_live(live.segments if live else (), live.settled if live else 0,
-                                      live.heard if live else 0.0, recording=self._live_source is not None)
-        else:
-            self.transcript.show_clip(clip)
-        self._show_window()
-
-    # --- a take transcribed while it is being recorded ---------------------------------------
-    def begin_live(self, path: str, recorder) -> None:
-        """`recorder` (audio.recorder.Recorder) is making the take: its `elapsed` seconds, `samplerate` and
-        `since(frame)`; the waveform and the transcript panel show the take while it grows."""
-        self._live_source, self._live_path, self._live_shown = recorder, str(path), None
-        self._live_frames = self._wave_frames = 0
-        self._live_clip = None
-        self._wave = GrowingEnvelope(recorder.samplerate)
-        self._live_timer.start()
-        self._wave_timer.start()
-        self._wave_tick()
-        self._show_transcript(self.current)
-
-    def end_live(self) -> None:
-        """The take ended; its clip, once decoded, has only the rest after the settled segments transcribed
-        (the panel shows the live segments, the waveform the take, until then)."""
-        recorder = self._live_source
-        self._live_timer.stop()
-        self._wave_timer.stop()
-        self._live_source = None
-        if recorder is None or not recorder.elapsed:  # nothing was recorded: no clip is coming
-            self._show(self.current)
-            return
-        self._wave_tick(recorder)
-        self._show_transcript(self.current)
-
-    def _wave_tick(self, stopped=None) -> None:
-        """Only what was recorded since the last tick is read and reduced to columns; `stopped`: the recorder
-        of the take that has just ended, drawn whole."""
-        recorder, wave = stopped or self._live_source, self._wave
-        if recorder is None or wave is None:
-            return
-        new = recorder.since(self._wave_frames)
-        self._wave_frames += len(new)
-        wave.append(new)
-        self.waveform.show_recording(wave.columns, recorder.elapsed, going=stopped is None)
-
-    def _live_tick(self) -> None:
-        recorder = self._live_source
-        if recorder is None or not recorder.samplerate:
-            return
-        if recorder.elapsed - self._live_frames / recorder.samplerate < LIVE_EVERY_S:
-            return
-        if self.model is not None and not self.engine.worker.busy():
-            new = recorder.since(self._live_frames)
-            self._live_frames += len(new)
-            self.engine.worker.submit(LiveRequest(self._live_path, new, recorder.samplerate))
-
-    def _live(self, result: LiveResult) -> None:
-        if result.path != self._live_path:
-            return
-        self._live_shown = result
-        self._show_transcript(self.current)
-
     def _segment(self, request: TranscribeRequest, segment) -> None:
         clip = self.clips.get(request.clip_id)
         if clip is None or clip.transcript_state != "running":
             return
         clip.partial.append(segment)
-        if clip is self.current and self._live_source is None:
+        if clip is self.current and not self.recording:
             self.transcript.add_segment(segment, clip.duration)
 
     # --- questions -------------------------------------------------------------------------
@@ -606,24 +453,12 @@ class Controller(QObject):
             self.history.partial(e.message_id, e.answer)
 
     def regenerate(self, exchange_id: int) -> None:
-        """Ask again; a comparison is asked again as a pair (the loaded model and the same other one), so its
-        answers stay side by side under the same question, window and settings."""
+        """Ask again; a comparison is asked again as a pair (see Comparing.regenerate_pair)."""
         old = self.current.find(exchange_id) if self.current else None
-        if old is None:
-            return
-        if not old.compare_group:
+        if old is not None and old.compare_group:
+            self.regenerate_pair(old)
+        elif old is not None:
             self.ask(old.question, regenerated=True)
-            return
-        key = old.settings.get("compare_with")
-        other = next((o for o in self.compare_choices() if o.key == key), None)
-        if other is None:
-            second = [x for x in self.current.exchanges if x.compare_group == old.compare_group][-1]
-            self.messages.show_message(
-                f"{second.model.split(':')[0].strip() or 'The other model'} cannot answer again beside the loaded "
-                "model (it is the loaded one now, or its files are gone): choose a model under the question box and "
-                "press Ask both.", "info")
-            return
-        self._ask_both(old.question, other, regenerated=True)
 
     def mark_for_training(self, exchange_id: int, use: bool, correction: object = None) -> None:
         """Use a finished answer, as the person corrected it, for fine-tuning (or stop using it). The correction is
@@ -814,8 +649,7 @@ class Controller(QObject):
         Answers not finished by then are saved as interrupted, with the text they had."""
         if self._asking is not None:
             self._asking.stop.set()
-        self._live_timer.stop()
-        self._wave_timer.stop()
+        self._stop_live()
         self.files.close()
         clean = self.engine.close()
         self._autosave.stop()

@@ -53,9 +53,9 @@ def test_a_take_is_transcribed_while_it_is_recorded(make_window, qtbot, pulse, t
                                                     monkeypatch):
     """Real recording from the private PulseAudio source, real tiny.en: live text before Stop, the whole
     transcript right after it."""
-    import ltu_desktop.ui.controller as controller
+    import ltu_desktop.ui.live_controller as live_controller
 
-    monkeypatch.setattr(controller, "LIVE_EVERY_S", 3.0)
+    monkeypatch.setattr(live_controller, "LIVE_EVERY_S", 3.0)
     speech = speech_file(tmp_path, "The meeting starts at nine in the morning. Please bring the quarterly report. "
                                    "We will talk about the budget for next year. Anna will present the new design.")
     window = make_window(real=True, autoload=False)
