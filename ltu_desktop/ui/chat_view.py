@@ -624,6 +624,7 @@ class ChatView(QWidget):
         self.ask_both_button.setAccessibleName("Ask both models")
         self.ask_both_button.clicked.connect(self.send_both)
         self.add_model_button = QToolButton()
+        self.add_model_button.setObjectName("link")
         self.add_model_button.setText("Add a second model to compare answers…")
         self.add_model_button.setAccessibleName("Add a second model to compare")
         self.add_model_button.setToolTip("Ask both needs a second model on this computer: get one or choose your own "

@@ -28,6 +28,9 @@ QPushButton#chip:disabled { color: palette(placeholder-text); }
 QPushButton#chip:focus { border: 2px solid palette(highlight); }
 QPushButton#primary:focus { border: 2px solid palette(text); }
 QToolButton:focus { border: 1px solid palette(highlight); border-radius: 3px; }
+QToolButton#link { color: palette(link); border: none; }
+QToolButton#link:hover { text-decoration: underline; }
+QToolButton#link:focus { border: 1px solid palette(highlight); }
 QLineEdit[invalid="true"] { border: 1px solid #d83b3b; }
 QPushButton#primary {
     background: palette(highlight); color: palette(highlighted-text); border-radius: 4px; padding: 5px 14px;
