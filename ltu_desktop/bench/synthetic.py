@@ -4,14 +4,22 @@ released adapters' shapes), random weights.
 Nothing is downloaded or written to disk: modules are built on the meta device and allocated once in the
 plan's dtype, so a bf16 model needs ~14 GB and never passes through a 28 GB fp32 copy. Timings on it
 are what the real checkpoints would cost on the same machine; its answers are noise.
+
+`save_files` writes the same kind of model as the released files (LLaMA folder, adapter .bin, Whisper .pt),
+seeded, so that another pipeline (the authors', for `bench --authors`) loads exactly the weights ours does.
 """
 
 from __future__ import annotations
 
+import json
+import zlib
+from dataclasses import asdict
+from pathlib import Path
+
 import torch
 from torch import nn
 
-from ..engine.checkpoints import AdapterWeights
+from ..engine.checkpoints import PEFT_PREFIX, PROJ_PREFIX, TLTR_PREFIX, AdapterWeights
 from ..engine.engine import Engine, warm_up
 from ..engine.family import AudioLM
 from ..engine.llm import attach_llm_weights
@@ -21,6 +29,7 @@ from ..engine.ltu_as import LTUAS, TLTR, audio_projection, build_front, explicit
 from ..engine.precision import Plan, to_dtype
 from ..engine.tokenizer import SentencePieceTokenizer
 from ..engine.types import Profile
+from ..models.profiles import profile_from_paths
 from ..paths import cache_dir
 
 VICUNA_7B = dict(vocab_size=32000, hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
@@ -134,3 +143,108 @@ def build_engine(plan: Plan, layers: int = VICUNA_7B["num_hidden_layers"], progr
     warm_up(lm, None)
     report("Ready", 1.0)
     return Engine(profile, plan, LTUAS(), lm, SentencePieceTokenizer(folder / "tokenizer.model"), None, notes)
+
+
+FILES_FORMAT = 1
+SHARD_LAYERS = 4
+
+
+def save_files(folder: Path, layers: int, seed: int = 0, llm: dict | None = None, whisper: dict | None = None,
+               progress=None) -> Profile:
+    """Writes synthetic-7b as the released files: `llm/` (config, tokenizer.model, fp16 safetensors shards),
+    `adapter.bin` (peft 0.3 key names) and `large-v1.pt` (a whole openai-whisper checkpoint, fp16).
+
+    Every tensor is drawn from its own generator seeded by `seed` and its name, so the files are the same on
+    every run; a folder already holding this set is reused. `llm` / `whisper` override the 7B / large-v1
+    sizes (tests write tiny ones)."""
+    llm = {**VICUNA_7B, **(llm or {}), "num_hidden_layers": layers}
+    whisper = {**WHISPER_LARGE_V1, **(whisper or {})}
+    folder = Path(folder)
+    profile = profile_from_paths(folder / "llm", folder / "adapter.bin", folder / "large-v1.pt", None,
+                                 name="synthetic-7b-files")
+    card = {"format": FILES_FORMAT, "seed": seed, "llm": llm, "whisper": whisper}
+    marker = folder / "synthetic-files.json"
+    if marker.is_file() and json.loads(marker.read_text()) == card:
+        return profile
+    report = progress or (lambda _s, _f: None)
+    marker.unlink(missing_ok=True)
+    report(f"Writing a {layers}-layer 7B LLM (fp16) to {folder / 'llm'}", 0.05)
+    _write_llm(folder / "llm", llm, seed)
+    report("Writing the adapter (TLTR, projection, LoRA r=8)", 0.6)
+    _write_adapter(folder / "adapter.bin", llm, whisper["n_state"], seed)
+    report("Writing the Whisper checkpoint (fp16)", 0.7)
+    _write_whisper(folder / "large-v1.pt", whisper, seed)
+    marker.write_text(json.dumps(card, indent=1))
+    report("Files written", 1.0)
+    return profile
+
+
+def _random(name: str, shape: tuple[int, ...], seed: int, std: float = 0.02) -> torch.Tensor:
+    """fp16 N(0, std) for matrices, ones for 1-D weights, zeros for biases; its own stream per tensor name."""
+    if len(shape) == 1:
+        return (torch.ones if name.endswith("weight") else torch.zeros)(shape, dtype=torch.float16)
+    g = torch.Generator().manual_seed(seed * 2**32 + zlib.crc32(name.encode()))
+    return (torch.randn(shape, generator=g) * std).half()
+
+
+def _write_llm(folder: Path, cfg: dict, seed: int) -> None:
+    from safetensors.torch import save_file
+
+    from ..models.tiny import _tokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    h, inter, n = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
+    kv = h // cfg["num_attention_heads"] * cfg["num_key_value_heads"]
+    per_layer = {"self_attn.q_proj.weight": (h, h), "self_attn.k_proj.weight": (kv, h),
+                 "self_attn.v_proj.weight": (kv, h), "self_attn.o_proj.weight": (h, h),
+                 "mlp.gate_proj.weight": (inter, h), "mlp.up_proj.weight": (inter, h),
+                 "mlp.down_proj.weight": (h, inter), "input_layernorm.weight": (h,),
+                 "post_attention_layernorm.weight": (h,)}
+    groups = [range(i, min(i + SHARD_LAYERS, n)) for i in range(0, n, SHARD_LAYERS)]
+    index: dict[str, str] = {}
+    for part, group in enumerate(groups, 1):
+        shapes = {f"model.layers.{i}.{k}": s for i in group for k, s in per_layer.items()}
+        if part == 1:
+            shapes["model.embed_tokens.weight"] = (cfg["vocab_size"], h)
+        if part == len(groups):
+            shapes |= {"model.norm.weight": (h,), "lm_head.weight": (cfg["vocab_size"], h)}
+        name = f"model-{part:05d}-of-{len(groups):05d}.safetensors"
+        save_file({k: _random(k, s, seed) for k, s in shapes.items()}, str(folder / name), metadata={"format": "pt"})
+        index |= dict.fromkeys(shapes, name)
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": index}, indent=1))
+    config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
+              "initializer_range": 0.02, "use_cache": True, "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2,
+              "tie_word_embeddings": False, "torch_dtype": "float16", **cfg}
+    (folder / "config.json").write_text(json.dumps(config, indent=1))
+    # As many pieces as the LLM has ids, so that any sampled id decodes in both pipelines: the synthetic
+    # profile's 400 pieces and placeholders that never match text.
+    _tokenizer(folder, cfg["vocab_size"], max(0, cfg["vocab_size"] - 400))
+
+
+def _write_adapter(path: Path, llm: dict, width: int, seed: int) -> None:
+    torch.manual_seed(seed)
+    adapter = _adapter(llm["hidden_size"], llm["num_hidden_layers"], width)
+    sd = {f"{PEFT_PREFIX}{TLTR_PREFIX}{k}": v for k, v in adapter.tltr.items()}
+    sd |= {f"{PEFT_PREFIX}{PROJ_PREFIX}{k}": v for k, v in adapter.proj.items()}
+    sd |= {f"{PEFT_PREFIX}model.layers.{i}.self_attn.{p}_proj.lora_{ab}.default.weight": v
+           for (i, p, ab), v in adapter.lora.items()}
+    torch.save(sd, path)
+
+
+def _write_whisper(path: Path, audio: dict, seed: int) -> None:
+    """Encoder and decoder, as the released large-v1.pt (the authors' pipeline loads the whole model)."""
+    from whisper.model import AudioEncoder, ModelDimensions, TextDecoder, sinusoids
+
+    dims = ModelDimensions(n_mels=audio["n_mels"], n_audio_ctx=audio["n_ctx"], n_audio_state=audio["n_state"],
+                           n_audio_head=audio["n_head"], n_audio_layer=audio["n_layer"], n_vocab=51865,
+                           n_text_ctx=448, n_text_state=audio["n_state"], n_text_head=audio["n_head"],
+                           n_text_layer=audio["n_layer"])
+    with torch.device("meta"):
+        halves = {"encoder": AudioEncoder(dims.n_mels, dims.n_audio_ctx, dims.n_audio_state, dims.n_audio_head,
+                                          dims.n_audio_layer),
+                  "decoder": TextDecoder(dims.n_vocab, dims.n_text_ctx, dims.n_text_state, dims.n_text_head,
+                                         dims.n_text_layer)}
+        shapes = {f"{h}.{k}": tuple(v.shape) for h, m in halves.items() for k, v in m.state_dict().items()}
+    state = {k: _random(k, s, seed) for k, s in shapes.items()}
+    state["encoder.positional_embedding"] = sinusoids(dims.n_audio_ctx, dims.n_audio_state).half()
+    torch.save({"dims": asdict(dims), "model_state_dict": state}, path)

@@ -27,7 +27,8 @@ Describe the sound. Birds chirp, a car passes, rain falls, a bell rings twice.
 How many people are talking? Two people are talking in a quiet office near a window."""
 
 
-def _tokenizer(folder: Path, vocab_size: int) -> None:
+def _tokenizer(folder: Path, vocab_size: int, placeholders: int = 0) -> None:
+    """A small BPE model; `placeholders` unused pieces (`<unusedN>`, never in text) pad it to a larger vocabulary."""
     import sentencepiece as spm
 
     corpus = folder / "corpus.txt"
@@ -37,6 +38,7 @@ def _tokenizer(folder: Path, vocab_size: int) -> None:
         input=str(corpus), model_prefix=str(folder / "tokenizer"), vocab_size=vocab_size, model_type="bpe",
         byte_fallback=True, normalization_rule_name="identity", remove_extra_whitespaces=False,
         unk_id=0, bos_id=1, eos_id=2, pad_id=-1, minloglevel=2,
+        user_defined_symbols=[f"<unused{i}>" for i in range(placeholders)],
     )
     corpus.unlink()
     (folder / "tokenizer.vocab").unlink()
