@@ -119,6 +119,10 @@ def _profile(args, progress):
     from ..models.profiles import resolve_profile
     from ..models.transcripts import with_transcripts
 
+    if args.save_files:
+        from .synthetic import save_files
+
+        return save_files(args.save_files, args.layers, progress=progress)
     profile = resolve_profile(args.profile, args.llm, args.adapter, args.whisper, args.asr_whisper, progress)
     return with_transcripts(profile, args.transcripts, progress)
 
@@ -127,7 +131,7 @@ def _load(args, progress):
     from ..engine.engine import Engine
     from ..engine.precision import plan
 
-    if args.profile in ("synthetic-7b", "synthetic-ltu"):
+    if args.profile in ("synthetic-7b", "synthetic-ltu") and not args.save_files:
         from .synthetic import build_engine, build_ltu_engine
 
         p = plan(args.device, args.precision, args.encoder_precision)
@@ -163,6 +167,12 @@ def run_bench(args: argparse.Namespace, progress) -> int:
     if args.quick:
         args.profile = args.profile or "tiny"
     args.profile = args.profile or "demo"
+    if args.save_files and args.profile != "synthetic-7b":
+        raise SystemExit("--save-files writes synthetic-7b's files: use it with --profile synthetic-7b.")
+    if args.authors:
+        from . import authors
+
+        authors.check(args.authors, _profile(args, progress))
     bandwidth = memory_bandwidth_gbs(128 if args.quick else 1024)
     engine, t_assets, t_cold, t_warm = _load(args, progress)
     clip_path = args.clip or sample_clip()
@@ -178,11 +188,13 @@ def run_bench(args: argparse.Namespace, progress) -> int:
     clip, stages["prepare"] = _timed(lambda: engine.prepare(audio, None, transcript))
     n_new = 8 if args.quick else args.max_new_tokens
     settings = GenerationSettings(temperature=0.0, max_new_tokens=n_new, repetition_penalty=1.1)
+    if args.authors:
+        settings = authors.settings(n_new, None)
     n_q = 2 if args.quick else max(1, min(args.questions, len(QUESTIONS)))
     asked = [_ask(engine, clip, q, settings, text_input) for q in QUESTIONS[:n_q]]
 
     growth_answer, growth_clip = [], []
-    if not args.quick:
+    if not args.quick and not args.authors:
         for n in (int(x) for x in args.lengths.split(",") if x):
             s = GenerationSettings(temperature=0.0, max_new_tokens=n, repetition_penalty=1.0)
             row = _ask(engine, clip, "Describe the recording in detail.", s, text_input)
@@ -242,6 +254,15 @@ def run_bench(args: argparse.Namespace, progress) -> int:
         "agreement_with_fp32": _agreement(args, engine, audio, text_input or (transcript.text if transcript else ""),
                                           progress),
     }
+    if args.authors:
+        profile, clip_samples = engine.profile, audio.samples
+        del engine, clip
+        gc.collect()  # ours is gone before theirs loads: both would not fit in memory
+        progress("Running the authors' pipeline on the same files", -1.0)
+        said = text_input or (transcript.text if transcript else "")
+        theirs = authors.run(args.authors, profile, clip_samples, list(QUESTIONS[:n_q]), said, n_new, None,
+                             args.out / "authors.log")
+        result |= {"authors": theirs, "side_by_side": authors.side_by_side(result, theirs)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
     (args.out / "bench.md").write_text(markdown(result))
@@ -373,4 +394,8 @@ def markdown(r: dict) -> str:
         lines += ["", f"Greedy answers to {r['agreement_with_fp32'][0]['questions']} questions against fp32; "
                       "forced = the other precision's pick after the fp32 answer's own earlier tokens.", ""]
     lines += [f"- {t}" for t in r["targets"]]
+    if r.get("side_by_side"):
+        from .authors import markdown as side_by_side
+
+        lines += ["", side_by_side(r["side_by_side"])]
     return "\n".join(lines) + "\n"

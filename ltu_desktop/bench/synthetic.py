@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -160,8 +160,9 @@ def save_files(folder: Path, layers: int, seed: int = 0, llm: dict | None = None
     llm = {**VICUNA_7B, **(llm or {}), "num_hidden_layers": layers}
     whisper = {**WHISPER_LARGE_V1, **(whisper or {})}
     folder = Path(folder)
-    profile = profile_from_paths(folder / "llm", folder / "adapter.bin", folder / "large-v1.pt", None,
-                                 name="synthetic-7b-files")
+    profile = replace(profile_from_paths(folder / "llm", folder / "adapter.bin", folder / "large-v1.pt", None,
+                                         name="synthetic-7b-files"),
+                      label=f"synthetic-7b files in {folder} ({layers} layers, random weights, for timing only)")
     card = {"format": FILES_FORMAT, "seed": seed, "llm": llm, "whisper": whisper}
     marker = folder / "synthetic-files.json"
     if marker.is_file() and json.loads(marker.read_text()) == card:

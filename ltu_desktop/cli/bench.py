@@ -37,6 +37,12 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--asr-set", type=Path, default=None, metavar="FOLDER",
                    help="transcript rows over a test set: audio files with same-named .txt references "
                         "(resources/make_asr_set.sh makes one with espeak-ng)")
+    p.add_argument("--save-files", type=Path, default=None, metavar="DIR",
+                   help="synthetic-7b: write it as the released files (LLaMA folder, adapter .bin, Whisper .pt; "
+                        "fp16, ~7.5 GB at 8 layers) to DIR, or reuse those there, and bench from the files")
+    p.add_argument("--authors", type=Path, default=None, metavar="PYTHON",
+                   help="then time the authors' own pipeline (their forks, fp32) on the same files, clip, questions "
+                        "and sampling, and print both side by side; PYTHON is the venv scripts/authors_venv.sh built")
     p.add_argument("--quick", action="store_true", help="seconds-long smoke run (CI): few tokens, no growth rows")
     p.add_argument("--agreement", default="", metavar="PRECISIONS",
                    help="also compare greedy answers of these precisions (e.g. bf16,int8,nf4) with fp32")
