@@ -39,7 +39,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         "(resources/make_asr_set.sh makes one with espeak-ng)")
     p.add_argument("--save-files", type=Path, default=None, metavar="DIR",
                    help="synthetic-7b: write it as the released files (LLaMA folder, adapter .bin, Whisper .pt; "
-                        "fp16, ~7.5 GB at 8 layers) to DIR, or reuse those there, and bench from the files")
+                        "fp16, ~6.6 GB at 8 layers) to DIR, or reuse those there, and bench from the files")
     p.add_argument("--authors", type=Path, default=None, metavar="PYTHON",
                    help="then time the authors' own pipeline (their forks, fp32) on the same files, clip, questions "
                         "and sampling, and print both side by side; PYTHON is the venv scripts/authors_venv.sh built")
