@@ -61,5 +61,6 @@ from utils.prompter import Prompter
 
 assert hasattr(modeling_llama, "ATModel"), "transformers is not the authors' fork"
 assert "all_nopool" in open(whisper.model.__file__).read(), "whisper is not the authors' fork"
-print(f"authors' venv ready: torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}")
+print(f"authors' venv ready: torch {torch.__version__}, transformers {transformers.__version__}, "
+      f"peft {peft.__version__}")
 EOF

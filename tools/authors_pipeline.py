@@ -99,12 +99,15 @@ def ask(whisper, tokenizer, model, prompter, samples, question, transcript, max_
     output = tokenizer.decode(out.sequences[0])[5:-4]
     answer = output.partition("### Response:\n")[-1].strip()
     t_end = time.perf_counter()
-    n = out.sequences.shape[1] - input_ids.shape[1]
+    new = out.sequences[0, input_ids.shape[1]:].tolist()
+    n = len(new)
     decode_s = clock.times[-1] - clock.times[0] if len(clock.times) > 1 else 0.0
     return {"question": question, "answer": answer, "prompt_tokens": int(input_ids.shape[1] + audio_input.shape[2]),
-            "features_s": round(t_feat - t0, 4), "first_token_s": round(clock.times[0] - t_gen, 4) if clock.times else None,
-            "new_tokens": int(n), "tokens_per_s": round((n - 1) / decode_s, 3) if decode_s > 0 else 0.0,
-            "generate_s": round(t_end - t_gen, 4), "total_s": round(t_end - t0, 4)}
+            "features_s": round(t_feat - t0, 4),
+            "first_token_s": round(clock.times[0] - t_gen, 4) if clock.times else None,
+            "new_tokens": n, "tokens_per_s": round((n - 1) / decode_s, 3) if decode_s > 0 else 0.0,
+            "generate_s": round(t_end - t_gen, 4), "total_s": round(t_end - t0, 4),
+            "token_ids": [t for t in new if t not in (model.config.eos_token_id, model.config.pad_token_id)]}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -94,8 +94,9 @@ def side_by_side(ours: dict, theirs: dict) -> dict:
         "answer": [faster(a, b) for a, b in zip(mine["answer_s"], other["answer_s"])],
         "memory": round(mine["peak_mb"] / other["peak_mb"], 2) if other["peak_mb"] else None,
     }
+    same = [a["token_ids"] == b["token_ids"] for a, b in zip(asked, done) if "token_ids" in a and "token_ids" in b]
     return {"ours": mine | {"label": f"ltu-desktop, {ours['device']} {ours['precision']}"},
-            "theirs": other | {"label": "the authors' pipeline, cpu fp32"}, "ratio": ratio}
+            "theirs": other | {"label": "the authors' pipeline, cpu fp32"}, "ratio": ratio, "same_tokens": same}
 
 
 def markdown(sbs: dict) -> str:
@@ -103,7 +104,8 @@ def markdown(sbs: dict) -> str:
         return " / ".join("-" if v is None else fmt.format(v) for v in values)
 
     lines = ["| pipeline | features (s) | first token, 1st / 2nd question (s) | decode (tok/s) "
-             "| answer, 1st / 2nd question (s) | tokens | peak memory (GiB) |", "| --- | --- | --- | --- | --- | --- | --- |"]
+             "| answer, 1st / 2nd question (s) | tokens | peak memory (GiB) |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for key in ("theirs", "ours"):
         r = sbs[key]
         lines.append(f"| {r['label']} | {r['features_s']:.2f} | {pair(r['first_token_s'])} | {r['tokens_per_s']:.1f} | "
@@ -111,8 +113,13 @@ def markdown(sbs: dict) -> str:
     x = sbs["ratio"]
     lines.append(f"| ours vs theirs | {pair([x['features']], '{}x')} | {pair(x['first_token'], '{}x')} | "
                  f"{pair([x['decode']], '{}x')} | {pair(x['answer'], '{}x')} | | {pair([x['memory']], '{}x')} |")
-    lines += ["", "Times: how many times faster ours is (their seconds / ours); decode: our tok/s / theirs; memory: our "
-                  "peak / theirs (loading included). An answer counts from the question: theirs computes the window's "
-                  "features in every answer, ours once per clip (in its 1st answer, cached for the 2nd)."]
+    lines += ["", "Times: how many times faster ours is (their seconds / ours); decode: our tok/s / theirs; "
+                  "memory: our peak / theirs (loading included). An answer counts from the question: theirs "
+                  "computes the window's features in every answer, ours once per clip (in its 1st answer, cached "
+                  "for the 2nd)."]
+    if sbs.get("same_tokens"):
+        lines += ["", f"The same tokens as theirs in {sum(sbs['same_tokens'])} of {len(sbs['same_tokens'])} answers "
+                      "(same weights, features, prompt and sampling settings; their random numbers are not ours, so at "
+                      "temperature 0.1 a near tie may still go either way)."]
     return "\n".join(lines) + "\n"
 

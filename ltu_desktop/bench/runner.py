@@ -147,13 +147,15 @@ def _load(args, progress):
     return engine, t_assets, t_cold, t_warm
 
 
-def _ask(engine, clip, question, settings, transcript=None) -> dict:
+def _ask(engine, clip, question, settings, transcript=None, token_ids: bool = False) -> dict:
+    """One answer's stats; with `token_ids` its tokens too (--authors checks both pipelines sampled the same)."""
     t0 = time.perf_counter()
     for _ in engine.answer(clip, question, transcript=transcript, settings=settings):
         pass
     a = engine.last_answer
-    return {"question": question, "answer": a.text, "total_s": round(time.perf_counter() - t0, 3),
-            **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in a.stats.to_dict().items()}}
+    row = {"question": question, "answer": a.text, "total_s": round(time.perf_counter() - t0, 3),
+           **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in a.stats.to_dict().items()}}
+    return row | {"token_ids": list(a.token_ids)} if token_ids else row
 
 
 def run_bench(args: argparse.Namespace, progress) -> int:
@@ -191,7 +193,7 @@ def run_bench(args: argparse.Namespace, progress) -> int:
     if args.authors:
         settings = authors.settings(n_new, None)
     n_q = 2 if args.quick else max(1, min(args.questions, len(QUESTIONS)))
-    asked = [_ask(engine, clip, q, settings, text_input) for q in QUESTIONS[:n_q]]
+    asked = [_ask(engine, clip, q, settings, text_input, bool(args.authors)) for q in QUESTIONS[:n_q]]
 
     growth_answer, growth_clip = [], []
     if not args.quick and not args.authors:

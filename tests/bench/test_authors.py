@@ -27,15 +27,16 @@ TINY_WHISPER = dict(n_state=64, n_head=4, n_layer=2)
 
 THEIRS = {"features_s": 4.0, "load_s": 9.0, "peak_rss_mb": 18636.8, "questions": [
     {"question": QUESTIONS[0], "answer": "x", "prompt_tokens": 60, "features_s": 4.0, "first_token_s": 2.0,
-     "new_tokens": 32, "tokens_per_s": 4.0, "generate_s": 10.0, "total_s": 14.0},
+     "new_tokens": 32, "tokens_per_s": 4.0, "generate_s": 10.0, "total_s": 14.0, "token_ids": [5, 6]},
     {"question": QUESTIONS[1], "answer": "y", "prompt_tokens": 61, "features_s": 4.0, "first_token_s": 2.2,
-     "new_tokens": 32, "tokens_per_s": 4.0, "generate_s": 10.2, "total_s": 14.2}]}
+     "new_tokens": 32, "tokens_per_s": 4.0, "generate_s": 10.2, "total_s": 14.2, "token_ids": [7]}]}
 
 
 def _ours() -> dict:
     return {"device": "cpu", "precision": "fp32", "stages_s": {"features": 2.0},
-            "questions": [{"first_token_s": 1.0, "tokens_per_s": 8.0, "total_s": 5.0, "new_tokens": 32},
-                          {"first_token_s": 0.5, "tokens_per_s": 8.0, "total_s": 3.55, "new_tokens": 32}],
+            "questions": [
+                {"first_token_s": 1.0, "tokens_per_s": 8.0, "total_s": 5.0, "new_tokens": 32, "token_ids": [5, 6]},
+                {"first_token_s": 0.5, "tokens_per_s": 8.0, "total_s": 3.55, "new_tokens": 32, "token_ids": [8]}],
             "first_and_later": {"first": {"with_prepare_s": 7.0}}, "memory_mb": {"peak_measured": 9318.4}}
 
 
@@ -48,6 +49,7 @@ def test_side_by_side_ratios_and_table():
     assert "| the authors' pipeline, cpu fp32 | 4.00 | 2.00 / 2.20 | 4.0 | 14.00 / 14.20 | 32 / 32 | 18.2 |" in md
     assert "| ltu-desktop, cpu fp32 | 2.00 | 1.00 / 0.50 | 8.0 | 7.00 / 3.55 | 32 / 32 | 9.1 |" in md
     assert "| ours vs theirs | 2.0x | 2.0x / 4.4x | 2.0x | 2.0x / 4.0x | | 0.5x |" in md
+    assert sbs["same_tokens"] == [True, False] and "The same tokens as theirs in 1 of 2 answers" in md
 
 
 def test_saved_files_load_in_our_engine_and_are_deterministic(tmp_path):
@@ -70,7 +72,8 @@ def test_saved_files_load_in_our_engine_and_are_deterministic(tmp_path):
     engine = Engine.load(a, device="cpu", precision="fp32")
     assert engine.tokenizer.vocab_size == TINY_LLM["vocab_size"]  # every id the LLM can sample decodes
     clip = engine.prepare(load_audio(sample_clip()))
-    "".join(engine.answer(clip, QUESTIONS[0], transcript="hello", settings=GenerationSettings(max_new_tokens=4, seed=0)))
+    "".join(engine.answer(clip, QUESTIONS[0], transcript="hello",
+                          settings=GenerationSettings(max_new_tokens=4, seed=0)))
     assert engine.last_answer.stats.new_tokens >= 1
     mtime = (a.llm / "config.json").stat().st_mtime_ns
     save_files(tmp_path / "a", 2, llm=TINY_LLM, whisper=TINY_WHISPER)
@@ -96,6 +99,7 @@ def test_bench_prints_the_side_by_side(tmp_path, tiny_profile, capsys):
     assert r["authors"]["peak_rss_mb"] == THEIRS["peak_rss_mb"]
     assert r["side_by_side"]["theirs"]["first_token_s"] == [2.0, 2.2]
     assert r["side_by_side"]["ours"]["features_s"] == r["stages_s"]["features"]
+    assert all(len(q["token_ids"]) in (q["new_tokens"], q["new_tokens"] - 1) for q in r["questions"])  # less an end
     assert "| ours vs theirs |" in (out / "bench.md").read_text() and "| ours vs theirs |" in capsys.readouterr().out
     assert "loading..." in (out / "authors.log").read_text()
 
@@ -123,4 +127,4 @@ def test_authors_pipeline_runs_on_saved_files(tmp_path):
     theirs = authors.run(Path(os.environ["LTU_AUTHORS_PYTHON"]), profile, load_audio(sample_clip()).samples,
                          list(QUESTIONS[:2]), "Hello team.", 2, None, tmp_path / "authors.log")
     assert theirs["unexpected_adapter_keys"] == 0 and len(theirs["questions"]) == 2
-    assert all(q["new_tokens"] >= 1 and q["first_token_s"] > 0 for q in theirs["questions"])
+    assert all(q["new_tokens"] == len(q["token_ids"]) == 2 and q["first_token_s"] > 0 for q in theirs["questions"])
