@@ -122,7 +122,7 @@ def _profile(args, progress):
     if args.save_files:
         from .synthetic import save_files
 
-        return save_files(args.save_files, args.layers, progress=progress)
+        return save_files(args.save_files, args.layers, fmt=args.save_format, progress=progress)
     profile = resolve_profile(args.profile, args.llm, args.adapter, args.whisper, args.asr_whisper, progress)
     return with_transcripts(profile, args.transcripts, progress)
 

@@ -12,6 +12,7 @@ seeded, so that another pipeline (the authors', for `bench --authors`) loads exa
 from __future__ import annotations
 
 import json
+import math
 import zlib
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -146,12 +147,13 @@ def build_engine(plan: Plan, layers: int = VICUNA_7B["num_hidden_layers"], progr
 
 
 FILES_FORMAT = 1
-SHARD_LAYERS = 4
+SHARD_BYTES = {"bin": 10 * 10**9, "safetensors": 2 * 10**9}  # .bin: the release's (transformers' 10GB default)
 
 
 def save_files(folder: Path, layers: int, seed: int = 0, llm: dict | None = None, whisper: dict | None = None,
-               progress=None) -> Profile:
-    """Writes synthetic-7b as the released files: `llm/` (config, tokenizer.model, fp16 safetensors shards),
+               fmt: str = "bin", progress=None) -> Profile:
+    """Writes synthetic-7b as the released files: `llm/` (config, tokenizer.model, fp16 weights in `.bin` shards of
+    up to 10 GB as vicuna_ltuas ships them, whose loading peak differs from safetensors', or in safetensors),
     `adapter.bin` (peft 0.3 key names) and `large-v1.pt` (a whole openai-whisper checkpoint, fp16).
 
     Every tensor is drawn from its own generator seeded by `seed` and its name, so the files are the same on
@@ -163,14 +165,14 @@ def save_files(folder: Path, layers: int, seed: int = 0, llm: dict | None = None
     profile = replace(profile_from_paths(folder / "llm", folder / "adapter.bin", folder / "large-v1.pt", None,
                                          name="synthetic-7b-files"),
                       label=f"synthetic-7b files in {folder} ({layers} layers, random weights, for timing only)")
-    card = {"format": FILES_FORMAT, "seed": seed, "llm": llm, "whisper": whisper}
+    card = {"format": FILES_FORMAT, "seed": seed, "llm": llm, "whisper": whisper, "weights": fmt}
     marker = folder / "synthetic-files.json"
     if marker.is_file() and json.loads(marker.read_text()) == card:
         return profile
     report = progress or (lambda _s, _f: None)
     marker.unlink(missing_ok=True)
-    report(f"Writing a {layers}-layer 7B LLM (fp16) to {folder / 'llm'}", 0.05)
-    _write_llm(folder / "llm", llm, seed)
+    report(f"Writing a {layers}-layer 7B LLM (fp16 {fmt}) to {folder / 'llm'}", 0.05)
+    _write_llm(folder / "llm", llm, seed, fmt)
     report("Writing the adapter (TLTR, projection, LoRA r=8)", 0.6)
     _write_adapter(folder / "adapter.bin", llm, whisper["n_state"], seed)
     report("Writing the Whisper checkpoint (fp16)", 0.7)
@@ -188,11 +190,14 @@ def _random(name: str, shape: tuple[int, ...], seed: int, std: float = 0.02) -> 
     return (torch.randn(shape, generator=g) * std).half()
 
 
-def _write_llm(folder: Path, cfg: dict, seed: int) -> None:
+def _write_llm(folder: Path, cfg: dict, seed: int, fmt: str) -> None:
     from safetensors.torch import save_file
 
     from ..models.tiny import _tokenizer
 
+    if folder.is_dir():  # no shards of another format or count left behind
+        for old in [*folder.glob("pytorch_model*.bin*"), *folder.glob("model*.safetensors*")]:
+            old.unlink()
     folder.mkdir(parents=True, exist_ok=True)
     h, inter, n = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
     kv = h // cfg["num_attention_heads"] * cfg["num_key_value_heads"]
@@ -201,18 +206,30 @@ def _write_llm(folder: Path, cfg: dict, seed: int) -> None:
                  "mlp.gate_proj.weight": (inter, h), "mlp.up_proj.weight": (inter, h),
                  "mlp.down_proj.weight": (h, inter), "input_layernorm.weight": (h,),
                  "post_attention_layernorm.weight": (h,)}
-    groups = [range(i, min(i + SHARD_LAYERS, n)) for i in range(0, n, SHARD_LAYERS)]
+    shapes = {"model.embed_tokens.weight": (cfg["vocab_size"], h)}
+    shapes |= {f"model.layers.{i}.{k}": s for i in range(n) for k, s in per_layer.items()}
+    shapes |= {"model.norm.weight": (h,), "lm_head.weight": (cfg["vocab_size"], h)}
+    groups: list[list[str]] = [[]]
+    size = 0
+    for key, shape in shapes.items():
+        nbytes = 2 * math.prod(shape)
+        if groups[-1] and size + nbytes > SHARD_BYTES[fmt]:
+            groups.append([])
+            size = 0
+        groups[-1].append(key)
+        size += nbytes
+    stem, ext = ("pytorch_model", "bin") if fmt == "bin" else ("model", "safetensors")
     index: dict[str, str] = {}
-    for part, group in enumerate(groups, 1):
-        shapes = {f"model.layers.{i}.{k}": s for i in group for k, s in per_layer.items()}
-        if part == 1:
-            shapes["model.embed_tokens.weight"] = (cfg["vocab_size"], h)
-        if part == len(groups):
-            shapes |= {"model.norm.weight": (h,), "lm_head.weight": (cfg["vocab_size"], h)}
-        name = f"model-{part:05d}-of-{len(groups):05d}.safetensors"
-        save_file({k: _random(k, s, seed) for k, s in shapes.items()}, str(folder / name), metadata={"format": "pt"})
-        index |= dict.fromkeys(shapes, name)
-    (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {}, "weight_map": index}, indent=1))
+    for part, keys in enumerate(groups, 1):
+        name = f"{stem}.{ext}" if len(groups) == 1 else f"{stem}-{part:05d}-of-{len(groups):05d}.{ext}"
+        shard = {k: _random(k, shapes[k], seed) for k in keys}
+        if fmt == "bin":
+            torch.save(shard, folder / name)
+        else:
+            save_file(shard, str(folder / name), metadata={"format": "pt"})
+        index |= dict.fromkeys(keys, name)
+    if len(groups) > 1:
+        (folder / f"{stem}.{ext}.index.json").write_text(json.dumps({"metadata": {}, "weight_map": index}, indent=1))
     config = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_act": "silu",
               "initializer_range": 0.02, "use_cache": True, "pad_token_id": 0, "bos_token_id": 1, "eos_token_id": 2,
               "tie_word_embeddings": False, "torch_dtype": "float16", **cfg}

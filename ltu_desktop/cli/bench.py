@@ -40,6 +40,8 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--save-files", type=Path, default=None, metavar="DIR",
                    help="synthetic-7b: write it as the released files (LLaMA folder, adapter .bin, Whisper .pt; "
                         "fp16, ~6.6 GB at 8 layers) to DIR, or reuse those there, and bench from the files")
+    p.add_argument("--save-format", choices=["bin", "safetensors"], default="bin",
+                   help="--save-files' LLM weights: .bin shards as the release ships them (default), or safetensors")
     p.add_argument("--authors", type=Path, default=None, metavar="PYTHON",
                    help="then time the authors' own pipeline (their forks, fp32) on the same files, clip, questions "
                         "and sampling, and print both side by side; PYTHON is the venv scripts/authors_venv.sh built")

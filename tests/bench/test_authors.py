@@ -52,11 +52,19 @@ def test_side_by_side_ratios_and_table():
     assert sbs["same_tokens"] == [True, False] and "The same tokens as theirs in 1 of 2 answers" in md
 
 
-def test_saved_files_load_in_our_engine_and_are_deterministic(tmp_path):
+def test_saved_files_load_in_our_engine_and_are_deterministic(tmp_path, monkeypatch):
+    from ltu_desktop.bench import synthetic
+
     a = save_files(tmp_path / "a", 2, llm=TINY_LLM, whisper=TINY_WHISPER)
-    b = save_files(tmp_path / "b", 2, llm=TINY_LLM, whisper=TINY_WHISPER)
-    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.safetensors"))
-    assert files and all((tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes() for f in files)
+    b = save_files(tmp_path / "b", 2, llm=TINY_LLM, whisper=TINY_WHISPER, fmt="safetensors")
+    assert (a.llm / "pytorch_model.bin").is_file() and (b.llm / "model.safetensors").is_file()  # one shard each
+    monkeypatch.setitem(synthetic.SHARD_BYTES, "bin", 50_000)  # shards and an index, as the 7B release has
+    c = save_files(tmp_path / "c", 2, llm=TINY_LLM, whisper=TINY_WHISPER)
+    assert len(list(c.llm.glob("pytorch_model-*.bin"))) > 1 and (c.llm / "pytorch_model.bin.index.json").is_file()
+    from safetensors.torch import load_file
+
+    la, lb = torch.load(a.llm / "pytorch_model.bin", weights_only=True), load_file(b.llm / "model.safetensors")
+    assert la.keys() == lb.keys() and all(torch.equal(la[k], lb[k]) for k in la)
     for x, y in ((a.adapter, b.adapter), (a.feature_whisper, b.feature_whisper)):
         sx, sy = torch.load(x, weights_only=True), torch.load(y, weights_only=True)
         sx, sy = sx.get("model_state_dict", sx), sy.get("model_state_dict", sy)
@@ -69,12 +77,15 @@ def test_saved_files_load_in_our_engine_and_are_deterministic(tmp_path):
     config = json.loads((a.llm / "config.json").read_text())
     assert config["num_hidden_layers"] == 2 and config["model_type"] == "llama"
 
-    engine = Engine.load(a, device="cpu", precision="fp32")
-    assert engine.tokenizer.vocab_size == TINY_LLM["vocab_size"]  # every id the LLM can sample decodes
-    clip = engine.prepare(load_audio(sample_clip()))
-    "".join(engine.answer(clip, QUESTIONS[0], transcript="hello",
-                          settings=GenerationSettings(max_new_tokens=4, seed=0)))
-    assert engine.last_answer.stats.new_tokens >= 1
+    answers = []
+    for profile in (a, b, c):
+        engine = Engine.load(profile, device="cpu", precision="fp32")
+        assert engine.tokenizer.vocab_size == TINY_LLM["vocab_size"]  # every id the LLM can sample decodes
+        clip = engine.prepare(load_audio(sample_clip()))
+        "".join(engine.answer(clip, QUESTIONS[0], transcript="hello",
+                              settings=GenerationSettings(max_new_tokens=4, seed=0)))
+        answers.append(engine.last_answer.token_ids)
+    assert answers[0] and answers[0] == answers[1] == answers[2]
     mtime = (a.llm / "config.json").stat().st_mtime_ns
     save_files(tmp_path / "a", 2, llm=TINY_LLM, whisper=TINY_WHISPER)
     assert (a.llm / "config.json").stat().st_mtime_ns == mtime  # the same set is reused, not rewritten
