@@ -175,6 +175,7 @@ class Controller(Comparing, LiveTake, QObject):
         self.waveform.set_mode(state, self.window_length() or WINDOW_S)
         self.chat.set_model_kind("sounds" if sounds_only else state)
         self.transcript.set_unread_note(LTU_NOTE if sounds_only else "")
+        self.transcript.set_backend(self.model.transcript_backend if self.model is not None else "")
         self.chat.set_untrainable(self.untrainable())
         self._show_window()
         self._offer_compare()

@@ -36,6 +36,7 @@ class TranscriptView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._asr_text = ""
+        self._backend = ""
         self.title = QLabel("<b>Transcript</b>")
         self.state = QLabel()
         self.state.setObjectName("muted")
@@ -147,8 +148,8 @@ class TranscriptView(QWidget):
                 item = QListWidgetItem("(no speech found)" if silent else transcript.text)
                 item.setFlags(Qt.ItemFlag.NoItemFlags)
                 self.segments.addItem(item)
-            if getattr(transcript, "language", None):
-                self.state.setText(f"language: {transcript.language}")
+            made = [f"language: {transcript.language}"] if getattr(transcript, "language", None) else []
+            self.state.setText(" · ".join(made + ([f"by {self._backend}"] if self._backend else [])))
         elif clip is not None and clip.partial and state in ("running", "pending"):
             for seg in clip.partial:
                 self.segments.addItem(self._item(seg))
@@ -160,6 +161,12 @@ class TranscriptView(QWidget):
             self.segments.addItem(item)
         self._buttons(editing=False, has_clip=clip is not None, edited=edited is not None)
         self._mark_window()
+
+    def set_backend(self, backend: str) -> None:
+        """Which Whisper backend makes the loaded model's transcripts (they can word speech differently)."""
+        self._backend = backend
+        self.state.setToolTip(f"Transcripts are made by {backend}; the model dialog's Transcripts row chooses it"
+                              if backend else "")
 
     def set_unread_note(self, text: str) -> None:
         """Say that the loaded model does not read this transcript (LTU hears the sound only); "" hides it."""

@@ -110,6 +110,7 @@ class ModelInfo:
     reads_transcript: bool = True  # False for LTU, which hears the sound only (the transcript is for the person)
     window_seconds: float = 10.0  # how much of the clip the model hears at once (0: nothing)
     asr_model: str = ""  # which ASR model makes the transcripts: the key of the stored ones
+    transcript_backend: str = ""  # "openai-whisper" or "CTranslate2 <type>": shown beside the transcript
     trainable: bool = True  # whether Model > Fine-tune can start from it (LTU-AS, LTU; not the demo)
     request: LoadRequest | None = None  # the load that made this model (on `loaded` only)
 
@@ -502,6 +503,7 @@ class EngineWorker(QObject):
         return ModelInfo(engine.profile.describe(), str(engine.device), str(engine.precision), memory,
                          engine.hears_audio, bool(getattr(engine, "reads_transcript", True)),
                          float(getattr(engine, "window_seconds", 10.0)), asr_key(engine),
+                         str(getattr(engine, "transcript_backend", "")),
                          trainable=engine.profile.kind in TRAINABLE_KINDS)
 
     def _free(self) -> None:

@@ -36,6 +36,17 @@ def test_the_transcript_is_computed_when_a_clip_arrives_and_shows_timed_segments
     assert not window.transcript.progress.isVisible()
 
 
+def test_the_transcript_says_which_backend_made_it(make_window, qtbot, tone_file, fake_engine):
+    """CTranslate2 and openai-whisper can word speech differently: the panel names the one that ran."""
+    fake_engine.transcript_backend = "CTranslate2 float32"
+    window = make_window(engine=fake_engine)
+    window.add_files([tone_file])
+    clip = wait_clips(qtbot, window, 1)[0]
+    qtbot.waitUntil(lambda: clip.transcript_state == "done", timeout=5000)
+    assert window.transcript.state.text() == "language: en · by CTranslate2 float32"
+    assert "Transcripts row" in window.transcript.state.toolTip()
+
+
 def test_the_transcript_shows_progress_while_whisper_runs(make_window, qtbot, tone_file):
     from ui_fakes import FakeEngine
 
